@@ -1,0 +1,325 @@
+package collector
+
+import (
+	"bytes"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"image/png"
+	"net/mail"
+	"regexp"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/google/uuid"
+
+	"github.com/attesta/attesta/shared/catalog"
+	"github.com/attesta/attesta/shared/hlc"
+	"github.com/attesta/attesta/shared/record"
+	"github.com/attesta/attesta/shared/seal"
+)
+
+// Capture is a visitor's sign-up as the kiosk posts it.
+type Capture struct {
+	Subject   record.Subject  `json:"subject"`
+	Purposes  map[string]bool `json:"purposes"`
+	Notice    CaptureNotice   `json:"notice"`
+	Language  string          `json:"language"`
+	Operator  string          `json:"operator,omitempty"`
+	Signature *CaptureInk     `json:"signature,omitempty"`
+}
+
+// CaptureNotice names the notice version shown and when it was shown.
+type CaptureNotice struct {
+	ID       string `json:"id"`
+	Version  int    `json:"version"`
+	ViewedAt string `json:"viewed_at,omitempty"` // RFC 3339; defaults to the capture time
+}
+
+// CaptureInk is the handwritten signature: a base64 PNG and its strokes.
+type CaptureInk struct {
+	PNG    string           `json:"png"`
+	Points [][]record.Point `json:"points"`
+}
+
+// FieldError is a validation failure naming the request field at fault.
+type FieldError struct {
+	Field   string
+	Message string
+}
+
+func (e *FieldError) Error() string { return e.Field + ": " + e.Message }
+
+// Limits on what a capture may hold.
+const (
+	maxName         = 100
+	maxEmail        = 254
+	maxPNG          = 512 << 10
+	maxPoints       = 20000
+	maxOperator     = 64
+	MaxCaptureBytes = 1 << 20 // the HTTP body limit
+)
+
+var (
+	phoneRE    = regexp.MustCompile(`^\+?[0-9 ()./-]{6,24}$`)
+	languageRE = regexp.MustCompile(`^[a-z]{2}$`)
+	operatorRE = regexp.MustCompile(`^[A-Za-z0-9_.@-]{1,64}$`)
+)
+
+// ValidOperator reports whether s is an acceptable staff id.
+func ValidOperator(s string) bool { return operatorRE.MatchString(s) }
+
+// Rules are the settings validation depends on.
+type Rules struct {
+	SignatureRequired bool
+}
+
+// Validate checks a capture against the catalog. The error is a *FieldError
+// (wrapped as an apperr EINVALID by callers) naming the first bad field.
+func (c *Capture) Validate(cat *catalog.Catalog, rules Rules) *FieldError {
+	name := func(field, v string) *FieldError {
+		v = strings.TrimSpace(v)
+		switch {
+		case v == "":
+			return &FieldError{field, "is required"}
+		case utf8.RuneCountInString(v) > maxName:
+			return &FieldError{field, fmt.Sprintf("is longer than %d characters", maxName)}
+		case strings.ContainsAny(v, "<>\x00\r\n\t"):
+			return &FieldError{field, "contains characters a name cannot have"}
+		}
+		return nil
+	}
+	if err := name("subject.given_name", c.Subject.GivenName); err != nil {
+		return err
+	}
+	if err := name("subject.family_name", c.Subject.FamilyName); err != nil {
+		return err
+	}
+	if err := validEmail(c.Subject.Email); err != "" {
+		return &FieldError{"subject.email", err}
+	}
+	if p := strings.TrimSpace(c.Subject.Phone); p != "" && (!phoneRE.MatchString(p) || digits(p) < 6 || digits(p) > 15) {
+		return &FieldError{"subject.phone", "is not a phone number (6 to 15 digits, optionally starting with +)"}
+	}
+	if !languageRE.MatchString(c.Language) {
+		return &FieldError{"language", "must be a two-letter language code such as it or en"}
+	}
+	if c.Operator != "" && !operatorRE.MatchString(c.Operator) {
+		return &FieldError{"operator", "must be a staff id of letters, digits and . _ @ - (at most 64)"}
+	}
+	n, ok := cat.Notice(c.Notice.ID, c.Notice.Version)
+	switch {
+	case c.Notice.ID == "":
+		return &FieldError{"notice.id", "is required"}
+	case !ok:
+		return &FieldError{"notice", fmt.Sprintf("notice %s version %d is unknown to this kiosk", c.Notice.ID, c.Notice.Version)}
+	case !cat.IsActive(n.ID, n.Version):
+		return &FieldError{"notice", fmt.Sprintf("notice %s version %d is not active; reload the page to get the current version", n.ID, n.Version)}
+	}
+	if c.Notice.ViewedAt != "" {
+		if _, err := time.Parse(time.RFC3339Nano, c.Notice.ViewedAt); err != nil {
+			return &FieldError{"notice.viewed_at", "is not an RFC 3339 time"}
+		}
+	}
+	if len(c.Purposes) == 0 {
+		return &FieldError{"purposes", "are required: send a choice for each purpose"}
+	}
+	granted := 0
+	for code, g := range c.Purposes {
+		if _, ok := cat.Purpose(code); !ok {
+			return &FieldError{"purposes." + code, fmt.Sprintf("purpose %q is unknown", code)}
+		}
+		if g {
+			granted++
+		}
+	}
+	if granted == 0 {
+		return &FieldError{"purposes", "choose at least one purpose to sign up; nothing was saved"}
+	}
+	if c.Signature == nil || c.Signature.PNG == "" {
+		if rules.SignatureRequired {
+			return &FieldError{"signature", "is required: please sign in the box"}
+		}
+		return nil
+	}
+	return c.Signature.validate()
+}
+
+func (s *CaptureInk) validate() *FieldError {
+	raw, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(s.PNG, "data:image/png;base64,"))
+	if err != nil {
+		return &FieldError{"signature.png", "is not base64"}
+	}
+	if len(raw) > maxPNG {
+		return &FieldError{"signature.png", fmt.Sprintf("is larger than %d KiB", maxPNG>>10)}
+	}
+	if _, err := png.DecodeConfig(bytes.NewReader(raw)); err != nil {
+		return &FieldError{"signature.png", "is not a PNG image"}
+	}
+	total := 0
+	for _, stroke := range s.Points {
+		total += len(stroke)
+	}
+	switch {
+	case total == 0:
+		return &FieldError{"signature.points", "are empty: please sign in the box"}
+	case total > maxPoints:
+		return &FieldError{"signature.points", fmt.Sprintf("has more than %d points", maxPoints)}
+	}
+	return nil
+}
+
+func (s *CaptureInk) pngBytes() []byte {
+	raw, _ := base64.StdEncoding.DecodeString(strings.TrimPrefix(s.PNG, "data:image/png;base64,"))
+	return raw
+}
+
+func validEmail(v string) string {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return "is required"
+	}
+	if len(v) > maxEmail {
+		return "is too long"
+	}
+	a, err := mail.ParseAddress(v)
+	if err != nil || a.Address != v || a.Name != "" {
+		return "is not an email address like name@example.com"
+	}
+	_, domain, _ := strings.Cut(v, "@")
+	if !strings.Contains(domain, ".") || strings.HasPrefix(domain, ".") || strings.HasSuffix(domain, ".") {
+		return "needs a full domain, like name@example.com"
+	}
+	return ""
+}
+
+func digits(s string) int {
+	n := 0
+	for _, r := range s {
+		if r >= '0' && r <= '9' {
+			n++
+		}
+	}
+	return n
+}
+
+// Recorder turns validated captures into signed, sealed records.
+type Recorder struct {
+	Identity *Identity
+	Clock    *hlc.Clock
+	Now      func() time.Time
+}
+
+// Sealed is a capture's personal part, sealed before the outbox transaction
+// starts, and the receipt the visitor takes home.
+type Sealed struct {
+	Blob        []byte
+	PayloadHash string
+	SigHash     string
+	ReceiptURL  string
+}
+
+// Seal seals the personal payload to the hub key and mints the receipt token.
+func (r *Recorder) Seal(c *Capture, publicURL string) (*Sealed, error) {
+	token := make([]byte, 18)
+	salt := make([]byte, 16)
+	if _, err := rand.Read(token); err != nil {
+		return nil, err
+	}
+	if _, err := rand.Read(salt); err != nil {
+		return nil, err
+	}
+	p := record.Payload{
+		Subject: record.Subject{
+			GivenName:  strings.TrimSpace(c.Subject.GivenName),
+			FamilyName: strings.TrimSpace(c.Subject.FamilyName),
+			Email:      strings.TrimSpace(c.Subject.Email),
+			Phone:      strings.TrimSpace(c.Subject.Phone),
+		},
+		Receipt: base64.RawURLEncoding.EncodeToString(token),
+		Salt:    salt,
+	}
+	var sigHash string
+	if c.Signature != nil && c.Signature.PNG != "" {
+		p.Signature = &record.Handwriting{PNG: c.Signature.pngBytes(), Points: c.Signature.Points}
+		sigHash = record.SHA256Hex(p.Signature.PNG)
+	}
+	b, err := json.Marshal(p)
+	if err != nil {
+		return nil, fmt.Errorf("encode payload: %w", err)
+	}
+	blob, err := seal.Seal(&r.Identity.HubSealKey, b)
+	if err != nil {
+		return nil, err
+	}
+	return &Sealed{Blob: blob, PayloadHash: record.PayloadHash(b), SigHash: sigHash,
+		ReceiptURL: ReceiptBase(publicURL) + p.Receipt}, nil
+}
+
+// ReceiptBase is the receipt page prefix under the hub's public URL.
+func ReceiptBase(publicURL string) string { return strings.TrimRight(publicURL, "/") + "/r/" }
+
+// Records builds the notice-viewed record and the consent record for head,
+// chained and signed. They are the only records of one capture.
+func (r *Recorder) Records(head Head, c *Capture, s *Sealed, cat *catalog.Catalog, operator, publicURL string) ([]record.Signed, string, error) {
+	now := r.Now()
+	n, _ := cat.Notice(c.Notice.ID, c.Notice.Version)
+	base := record.Envelope{
+		Schema: record.Schema, Collector: r.Identity.CollectorID, Epoch: head.Epoch,
+		Controller:   record.Controller(cat.Controller),
+		Jurisdiction: cat.Jurisdiction, Language: c.Language,
+		Touchpoint: r.Identity.Touchpoint, Operator: operator, AppVersion: Version,
+		Notice: record.NoticeRef{ID: n.ID, Version: n.Version, SHA256: n.SHA256, ViewedAt: c.Notice.ViewedAt},
+	}
+	if base.Notice.ViewedAt == "" {
+		base.Notice.ViewedAt = now.Format(time.RFC3339Nano)
+	}
+	consentID, err := uuid.NewV7()
+	if err != nil {
+		return nil, "", err
+	}
+	viewID, err := uuid.NewV7()
+	if err != nil {
+		return nil, "", err
+	}
+
+	view := base
+	view.ID, view.Kind, view.Ref = viewID.String(), record.NoticeViewed, consentID.String()
+	view.CapturedAt = base.Notice.ViewedAt
+
+	consent := base
+	consent.ID, consent.Kind = consentID.String(), record.Given
+	consent.CapturedAt = now.Format(time.RFC3339Nano)
+	consent.Withdraw = ReceiptBase(publicURL)
+	consent.PayloadSHA256, consent.SignatureSHA256, consent.Sealed = s.PayloadHash, s.SigHash, s.Blob
+	for _, p := range cat.Purposes { // catalog order, so records read the same way everywhere
+		granted, asked := c.Purposes[p.Code]
+		if !asked {
+			continue
+		}
+		consent.Purposes = append(consent.Purposes, record.Choice{
+			Purpose: p.Code, DPV: p.DPV, Granted: granted, LegalBasis: p.LegalBasis, RetentionDays: p.RetentionDays})
+	}
+
+	out := make([]record.Signed, 0, 2)
+	prev, seq := head.Hash, head.Seq
+	for _, env := range []*record.Envelope{&view, &consent} {
+		seq++
+		env.Seq, env.Prev, env.HLC = seq, prev, r.Clock.Tick()
+		signed, err := record.Sign(env, r.Identity.SignKey)
+		if err != nil {
+			return nil, "", err
+		}
+		prev = signed.HashHex()
+		out = append(out, signed)
+	}
+	return out, consent.ID, nil
+}
+
+// NewSignKey makes a device key.
+func NewSignKey() (ed25519.PublicKey, ed25519.PrivateKey, error) {
+	return ed25519.GenerateKey(rand.Reader)
+}

@@ -1,0 +1,306 @@
+// Command attesta-collector is the kiosk daemon: it serves the consent UI on
+// localhost, keeps every capture in a local outbox and syncs it to the hub.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/url"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/attesta/attesta/collector"
+	chttp "github.com/attesta/attesta/collector/http"
+	"github.com/attesta/attesta/collector/sqlite"
+	"github.com/attesta/attesta/collector/ws"
+	"github.com/attesta/attesta/shared/apperr"
+	"github.com/attesta/attesta/shared/hlc"
+	"github.com/attesta/attesta/shared/record"
+	"github.com/attesta/attesta/shared/seal"
+	"github.com/attesta/attesta/shared/wire"
+)
+
+const usage = `attesta-collector — the Attesta kiosk daemon
+
+Usage:
+  attesta-collector enroll --hub URL --code CODE [--pin PIN] [--data DIR]
+  attesta-collector run [--data DIR] [--listen ADDR] [--idle 60s]
+  attesta-collector pin set PIN [--data DIR]
+  attesta-collector version
+
+The data folder defaults to $ATTESTA_COLLECTOR_DATA, else
+/var/lib/attesta-collector as root, else ~/.local/share/attesta-collector.
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := Run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			msg := apperr.Message(err)
+			if apperr.Code(err) == apperr.EINTERNAL {
+				msg = err.Error()
+			}
+			fmt.Fprintln(os.Stderr, "attesta-collector:", msg)
+		}
+		code := 3
+		switch apperr.Code(err) {
+		case apperr.EINVALID:
+			code = 2
+		case apperr.EINTERNAL:
+			code = 1
+		}
+		os.Exit(code)
+	}
+}
+
+// Run dispatches a command line.
+func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return apperr.Errorf(apperr.EINVALID, "a command is required")
+	}
+	cmd, rest := args[0], args[1:]
+	if cmd == "pin" && len(rest) > 0 {
+		cmd, rest = "pin "+rest[0], rest[1:]
+	}
+	switch cmd {
+	case "run":
+		return runCmd(ctx, rest, stderr)
+	case "enroll":
+		return enrollCmd(ctx, rest, stdout)
+	case "pin set":
+		return pinCmd(ctx, rest, stdout)
+	case "version":
+		fmt.Fprintln(stdout, collector.Version)
+		return nil
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	fmt.Fprint(stderr, usage)
+	return apperr.Errorf(apperr.EINVALID, "unknown command %q", strings.Join(args, " "))
+}
+
+func defaultData() string {
+	if d := os.Getenv("ATTESTA_COLLECTOR_DATA"); d != "" {
+		return d
+	}
+	if os.Geteuid() == 0 {
+		return "/var/lib/attesta-collector"
+	}
+	home, _ := os.UserHomeDir()
+	return filepath.Join(home, ".local", "share", "attesta-collector")
+}
+
+func flags(name string) (*flag.FlagSet, *string) {
+	fs := flag.NewFlagSet("attesta-collector "+name, flag.ContinueOnError)
+	return fs, fs.String("data", defaultData(), "data folder")
+}
+
+func parse(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return apperr.Errorf(apperr.EINVALID, "%v", err)
+	}
+	return nil
+}
+
+func dbPath(data string) string { return filepath.Join(data, "collector.db") }
+
+func enrollCmd(ctx context.Context, args []string, stdout io.Writer) error {
+	fs, data := flags("enroll")
+	hubURL := fs.String("hub", "", "the hub's URL, e.g. https://hub.example.com")
+	code := fs.String("code", "", "the one-time code from 'attesta-hub enroll' (or the attesta://enroll link in its QR code)")
+	pin := fs.String("pin", "", "operator screen PIN (4 to 12 digits)")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if strings.HasPrefix(*code, "attesta://enroll?") {
+		u, err := url.Parse(*code)
+		if err == nil {
+			*code = u.Query().Get("code")
+			if *hubURL == "" {
+				*hubURL = u.Query().Get("hub")
+			}
+		}
+	}
+	if *hubURL == "" || *code == "" {
+		return apperr.Errorf(apperr.EINVALID, "--hub and --code are both required")
+	}
+	if *pin != "" && !validPIN(*pin) {
+		return apperr.Errorf(apperr.EINVALID, "--pin must be 4 to 12 digits")
+	}
+	o, err := sqlite.Open(ctx, dbPath(*data))
+	if err != nil {
+		return err
+	}
+	defer o.Close()
+	if _, err := o.Identity(ctx); err == nil {
+		return apperr.Errorf(apperr.ECONFLICT, "%s already holds an enrolled collector; use another --data folder", *data)
+	}
+	pub, priv, err := collector.NewSignKey()
+	if err != nil {
+		return err
+	}
+	host, _ := os.Hostname()
+	resp, err := ws.Enroll(ctx, *hubURL, wire.EnrollRequest{Code: *code, SignKey: record.PublicKeyString(pub), AppVersion: collector.Version, Host: host})
+	if err != nil {
+		return err
+	}
+	sealKey, err := seal.ParsePublicKey(resp.HubSealKey)
+	if err != nil {
+		return fmt.Errorf("hub seal key: %w", err)
+	}
+	signKey, err := record.ParsePublicKey(resp.HubSignKey)
+	if err != nil {
+		return fmt.Errorf("hub sign key: %w", err)
+	}
+	id := &collector.Identity{CollectorID: resp.CollectorID, Name: resp.Name, Touchpoint: resp.Touchpoint, SignKey: priv,
+		Token: resp.Token, HubURL: strings.TrimRight(*hubURL, "/"), HubSealKey: *sealKey, HubSignKey: signKey, EnrolledAt: time.Now()}
+	if *pin != "" {
+		id.PINHash = chttp.HashPIN(*pin)
+	}
+	if err := o.SaveIdentity(ctx, id, &resp.Catalog); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "enrolled %q (%s) at touchpoint %s; start it with: attesta-collector run --data %s\n", resp.Name, resp.CollectorID, resp.Touchpoint, *data)
+	return nil
+}
+
+func validPIN(p string) bool {
+	if len(p) < 4 || len(p) > 12 {
+		return false
+	}
+	for _, r := range p {
+		if r < '0' || r > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+func pinCmd(ctx context.Context, args []string, stdout io.Writer) error {
+	fs, data := flags("pin set")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 || !validPIN(fs.Arg(0)) {
+		return apperr.Errorf(apperr.EINVALID, "pin set takes one PIN of 4 to 12 digits")
+	}
+	o, err := sqlite.Open(ctx, dbPath(*data))
+	if err != nil {
+		return err
+	}
+	defer o.Close()
+	if err := o.SetPIN(ctx, chttp.HashPIN(fs.Arg(0))); err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, "operator PIN set")
+	return nil
+}
+
+func runCmd(ctx context.Context, args []string, stderr io.Writer) error {
+	fs, data := flags("run")
+	m := NewMain()
+	fs.StringVar(&m.Listen, "listen", m.Listen, "address for the kiosk UI and local API (keep it on localhost)")
+	fs.DurationVar(&m.Idle, "idle", m.Idle, "idle time after which the kiosk clears the form")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	m.DataDir = *data
+	m.Logger = slog.New(slog.NewTextHandler(stderr, nil))
+	if err := m.Run(ctx); err != nil {
+		m.Close()
+		return err
+	}
+	m.Logger.Info("attesta-collector running", "kiosk", m.HTTP.URL(), "hub", m.Identity.HubURL, "collector", m.Identity.CollectorID)
+	<-ctx.Done()
+	m.Logger.Info("shutting down")
+	return m.Close()
+}
+
+// Main is the running collector, for main and for tests.
+type Main struct {
+	DataDir string
+	Listen  string
+	Idle    time.Duration
+	Logger  *slog.Logger
+
+	Outbox   *sqlite.Outbox
+	Identity *collector.Identity
+	Client   *ws.Client
+	HTTP     *chttp.Server
+
+	cancel context.CancelFunc
+	g      *errgroup.Group
+}
+
+// NewMain returns a Main with defaults.
+func NewMain() *Main {
+	return &Main{DataDir: defaultData(), Listen: "127.0.0.1:8701", Idle: 60 * time.Second, Logger: slog.Default()}
+}
+
+// Run opens the outbox, starts the local server and the sync client.
+func (m *Main) Run(ctx context.Context) error {
+	o, err := sqlite.Open(ctx, dbPath(m.DataDir))
+	if err != nil {
+		return err
+	}
+	m.Outbox = o
+	id, err := o.Identity(ctx)
+	if err != nil {
+		return err
+	}
+	m.Identity = id
+	clock := hlc.NewClock()
+	last, err := o.LastHLC(ctx)
+	if err != nil {
+		return err
+	}
+	clock.Restore(last)
+	m.Client = ws.NewClient(o, id, clock)
+	m.Client.Logger = m.Logger
+	rec := &collector.Recorder{Identity: id, Clock: clock, Now: time.Now}
+	m.HTTP = chttp.NewServer(o, rec, m.Client)
+	m.HTTP.Addr, m.HTTP.Logger, m.HTTP.IdleSeconds = m.Listen, m.Logger, int(m.Idle/time.Second)
+	if err := m.HTTP.Open(); err != nil {
+		return err
+	}
+	cctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	m.cancel = cancel
+	m.g = &errgroup.Group{}
+	m.g.Go(func() error { return m.Client.Run(cctx) })
+	return nil
+}
+
+// Close stops taking captures (those in progress finish), stops syncing and
+// closes the outbox.
+func (m *Main) Close() error {
+	var errs []error
+	if m.HTTP != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		errs = append(errs, m.HTTP.Close(ctx))
+		cancel()
+	}
+	if m.cancel != nil {
+		m.cancel()
+		errs = append(errs, m.g.Wait())
+	}
+	if m.Outbox != nil {
+		errs = append(errs, m.Outbox.Close())
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,194 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/attesta/attesta/hub"
+	"github.com/attesta/attesta/shared/wire"
+)
+
+type streamState struct {
+	through  uint64
+	hash     string
+	received int64
+	gaps     []hub.Range
+	forks    int64
+	dirty    bool
+}
+
+// Ingest commits a verified batch from one device in one transaction:
+// accepted records, duplicates (ignored), conflicts and forks (kept as
+// evidence) and rejections (quarantined). Nothing is acknowledged before it
+// returns.
+func (s *Store) Ingest(ctx context.Context, deviceID string, batch []hub.Incoming) (*hub.IngestResult, error) {
+	tx, err := s.db.W.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, fmt.Errorf("begin ingest: %w", err)
+	}
+	defer tx.Rollback()
+	stmts := map[string]string{
+		"event":      `SELECT hash FROM events WHERE id = ?`,
+		"chainIns":   `INSERT INTO chain (collector, epoch, seq, event_id, hash) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+		"chainAt":    `SELECT event_id, hash FROM chain WHERE collector = ? AND epoch = ? AND seq = ?`,
+		"insert":     `INSERT INTO events (id, collector, epoch, seq, kind, envelope, sig, hash, payload, captured_at, hlc, received_at, corrected_at, clock_offset_ms, flags, countersig) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		"fork":       `INSERT INTO forks (collector, epoch, seq, event_id, first_id, detected_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+		"conflict":   `INSERT INTO conflicts (event_id, collector, envelope, sig, hash, received_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+		"quarantine": `INSERT INTO quarantine (collector, epoch, seq, record_id, hash, code, reason, envelope, sig, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+		"stream":     `SELECT through, hash, received, gaps, forks FROM streams WHERE collector = ? AND epoch = ?`,
+		"streamPut":  `INSERT INTO streams (collector, epoch, through, hash, received, gaps, forks) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (collector, epoch) DO UPDATE SET through = excluded.through, hash = excluded.hash, received = excluded.received, gaps = excluded.gaps, forks = excluded.forks`,
+	}
+	st := map[string]*sql.Stmt{}
+	for name, q := range stmts {
+		p, err := tx.PrepareContext(ctx, q)
+		if err != nil {
+			return nil, fmt.Errorf("prepare %s: %w", name, err)
+		}
+		defer p.Close()
+		st[name] = p
+	}
+
+	streams := map[string]*streamState{}
+	stream := func(epoch string) (*streamState, error) {
+		if ss, ok := streams[epoch]; ok {
+			return ss, nil
+		}
+		ss := &streamState{}
+		var gaps string
+		err := st["stream"].QueryRowContext(ctx, deviceID, epoch).Scan(&ss.through, &ss.hash, &ss.received, &gaps, &ss.forks)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return nil, fmt.Errorf("read stream: %w", err)
+		}
+		if gaps != "" {
+			json.Unmarshal([]byte(gaps), &ss.gaps)
+		}
+		streams[epoch] = ss
+		return ss, nil
+	}
+	advance := func(ss *streamState, seq uint64, hash string) {
+		ss.through, ss.gaps = hub.Advance(ss.through, ss.gaps, seq)
+		if seq == ss.through {
+			ss.hash = hash
+		}
+		ss.dirty = true
+	}
+
+	res := &hub.IngestResult{Positions: map[string]wire.Position{}}
+	for _, in := range batch {
+		received := hub.FormatTime(in.ReceivedAt)
+		if in.Reject != nil {
+			var epoch, id sql.NullString
+			var seq sql.NullInt64
+			if in.Env != nil {
+				epoch = sql.NullString{String: in.Env.Epoch, Valid: true}
+				id = sql.NullString{String: in.Env.ID, Valid: true}
+				seq = sql.NullInt64{Int64: int64(in.Env.Seq), Valid: true}
+			}
+			if _, err := st["quarantine"].ExecContext(ctx, deviceID, epoch, seq, id, in.Hash, in.Reject.Code, in.Reject.Reason,
+				[]byte(in.Signed.Envelope), in.Signed.Sig, received); err != nil {
+				return nil, fmt.Errorf("quarantine: %w", err)
+			}
+			rej := wire.Rejection{Code: in.Reject.Code, Reason: in.Reject.Reason}
+			// A record that is this device's own (right collector) still takes
+			// its position: the device cannot mend it by sending it again.
+			if in.Env != nil && in.Env.Collector == deviceID {
+				rej.Epoch, rej.Seq, rej.ID = in.Env.Epoch, in.Env.Seq, in.Env.ID
+				ss, err := stream(in.Env.Epoch)
+				if err != nil {
+					return nil, err
+				}
+				advance(ss, in.Env.Seq, in.Hash)
+			}
+			res.Rejected = append(res.Rejected, rej)
+			continue
+		}
+
+		env := in.Env
+		ss, err := stream(env.Epoch)
+		if err != nil {
+			return nil, err
+		}
+		var known string
+		err = st["event"].QueryRowContext(ctx, env.ID).Scan(&known)
+		switch {
+		case err == nil && known == in.Hash:
+			res.Duplicates++
+			advance(ss, env.Seq, in.Hash)
+			continue
+		case err == nil:
+			// Same id, different content: keep it as evidence, never overwrite.
+			if _, err := st["conflict"].ExecContext(ctx, env.ID, deviceID, []byte(in.Signed.Envelope), in.Signed.Sig, in.Hash, received); err != nil {
+				return nil, fmt.Errorf("save conflict: %w", err)
+			}
+			res.Conflicts++
+			advance(ss, env.Seq, in.Hash)
+			continue
+		case !errors.Is(err, sql.ErrNoRows):
+			return nil, fmt.Errorf("look up record: %w", err)
+		}
+
+		flags := append([]string(nil), in.Flags...)
+		r, err := st["chainIns"].ExecContext(ctx, deviceID, env.Epoch, env.Seq, env.ID, in.Hash)
+		if err != nil {
+			return nil, fmt.Errorf("chain: %w", err)
+		}
+		if n, _ := r.RowsAffected(); n == 0 {
+			// The position is taken by another record: a fork (a device
+			// restored from an old copy of its database). Both are kept.
+			var firstID, firstHash string
+			if err := st["chainAt"].QueryRowContext(ctx, deviceID, env.Epoch, env.Seq).Scan(&firstID, &firstHash); err != nil {
+				return nil, fmt.Errorf("read chain: %w", err)
+			}
+			if _, err := st["fork"].ExecContext(ctx, deviceID, env.Epoch, env.Seq, env.ID, firstID, received); err != nil {
+				return nil, fmt.Errorf("save fork: %w", err)
+			}
+			flags = append(flags, hub.FlagFork)
+			ss.forks++
+			res.Forks++
+		} else if env.Seq > 1 {
+			var prevID, prevHash string
+			err := st["chainAt"].QueryRowContext(ctx, deviceID, env.Epoch, env.Seq-1).Scan(&prevID, &prevHash)
+			switch {
+			case errors.Is(err, sql.ErrNoRows):
+				flags = append(flags, hub.FlagGap)
+			case err != nil:
+				return nil, fmt.Errorf("read chain: %w", err)
+			case prevHash != env.Prev:
+				flags = append(flags, hub.FlagChainBreak)
+			}
+		}
+		var payload any
+		if in.Payload != nil {
+			payload = in.Payload
+		}
+		if _, err := st["insert"].ExecContext(ctx, env.ID, deviceID, env.Epoch, env.Seq, string(env.Kind), []byte(in.Signed.Envelope),
+			in.Signed.Sig, in.Hash, payload, env.CapturedAt, env.HLC.String(), received, hub.FormatTime(in.CorrectedAt),
+			in.OffsetMS, strings.Join(flags, ","), in.Countersig); err != nil {
+			return nil, fmt.Errorf("insert event: %w", err)
+		}
+		res.Accepted++
+		ss.received++
+		advance(ss, env.Seq, in.Hash)
+	}
+
+	for epoch, ss := range streams {
+		if ss.dirty {
+			if ss.gaps == nil {
+				ss.gaps = []hub.Range{}
+			}
+			gaps, _ := json.Marshal(ss.gaps)
+			if _, err := st["streamPut"].ExecContext(ctx, deviceID, epoch, ss.through, ss.hash, ss.received, string(gaps), ss.forks); err != nil {
+				return nil, fmt.Errorf("save stream: %w", err)
+			}
+		}
+		res.Positions[epoch] = wire.Position{Epoch: epoch, Through: ss.through, Hash: ss.hash}
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, fmt.Errorf("commit ingest: %w", err)
+	}
+	return res, nil
+}

@@ -1,0 +1,492 @@
+// Package ws serves the collectors' sync websocket (gorilla/websocket). Each
+// session has one reader, one writer, a verify stage that spreads crypto
+// over all cores and a commit stage that acknowledges a batch only after the
+// store has committed it.
+package ws
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/attesta/attesta/hub"
+	"github.com/attesta/attesta/shared/apperr"
+	"github.com/attesta/attesta/shared/hlc"
+	"github.com/attesta/attesta/shared/wire"
+)
+
+// Server accepts sync sessions. Exported fields are options; set them
+// before the first request.
+type Server struct {
+	Store  hub.SyncStore
+	Keys   *hub.Keys
+	Logger *slog.Logger
+	Now    func() time.Time
+	Clock  *hlc.Clock
+
+	ReadLimit     int64         // largest frame accepted, bytes
+	MaxBatch      int           // records per push the collector may send
+	MaxBatchBytes int           // encoded bytes per push the collector may send
+	Window        int           // pushes in flight per session
+	PingInterval  time.Duration // keepalive
+	ReadTimeout   time.Duration // no frame or pong for this long ends a session
+	WriteTimeout  time.Duration
+	HelloTimeout  time.Duration
+	SkewBound     time.Duration // device clocks off by more are flagged
+	MaxSessions   int           // beyond this, 429 with Retry-After
+	Workers       int           // verify goroutines per batch
+	PublicURL     string        // sent down in the catalog when set
+
+	Stats Stats
+
+	mu       sync.Mutex
+	sessions map[string]*session
+	closed   bool
+	wg       sync.WaitGroup
+}
+
+// Stats are the server's running totals.
+type Stats struct {
+	Sessions       atomic.Int64
+	Accepted       atomic.Int64
+	Duplicates     atomic.Int64
+	Conflicts      atomic.Int64
+	Forks          atomic.Int64
+	Rejected       atomic.Int64
+	ProtocolErrors atomic.Int64
+	AuthFailures   atomic.Int64
+	Batches        atomic.Int64
+}
+
+// NewServer returns a server with production defaults.
+func NewServer(store hub.SyncStore, keys *hub.Keys) *Server {
+	return &Server{
+		Store: store, Keys: keys, Logger: slog.Default(), Now: time.Now, Clock: &hlc.Clock{Now: time.Now, MaxOffset: time.Minute},
+		ReadLimit: 16 << 20, MaxBatch: 500, MaxBatchBytes: 8 << 20, Window: 4,
+		PingInterval: 20 * time.Second, ReadTimeout: 60 * time.Second, WriteTimeout: 15 * time.Second, HelloTimeout: 15 * time.Second,
+		SkewBound: 5 * time.Minute, MaxSessions: 2000, Workers: runtime.GOMAXPROCS(0),
+		sessions: map[string]*session{},
+	}
+}
+
+var upgrader = websocket.Upgrader{
+	ReadBufferSize: 64 << 10, WriteBufferSize: 16 << 10,
+	// Collectors are programs, not pages: a browser's cross-site upgrade is refused.
+	CheckOrigin: func(r *http.Request) bool { return r.Header.Get("Origin") == "" },
+}
+
+func httpError(w http.ResponseWriter, status int, code, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(map[string]any{"error": map[string]string{"code": code, "message": msg}})
+}
+
+// ServeHTTP authenticates the device before upgrading, then runs the session.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !ok || token == "" {
+		s.Stats.AuthFailures.Add(1)
+		httpError(w, http.StatusUnauthorized, apperr.EUNAUTHORIZED, "missing device token (Authorization: Bearer ...)")
+		return
+	}
+	dev, err := s.Store.DeviceByToken(r.Context(), token)
+	if err != nil {
+		s.Stats.AuthFailures.Add(1)
+		status := http.StatusInternalServerError
+		switch apperr.Code(err) {
+		case apperr.EUNAUTHORIZED:
+			status = http.StatusUnauthorized
+		case apperr.EFORBIDDEN:
+			status = http.StatusForbidden
+		default:
+			s.Logger.Error("sync auth", "err", err)
+		}
+		s.Logger.Warn("sync refused", "remote", r.RemoteAddr, "reason", apperr.Message(err))
+		httpError(w, status, apperr.Code(err), apperr.Message(err))
+		return
+	}
+	sess, err := s.register(dev)
+	if err != nil {
+		w.Header().Set("Retry-After", strconv.Itoa(5+int(time.Now().UnixNano()%10)))
+		httpError(w, http.StatusTooManyRequests, apperr.EUNAVAILABLE, err.Error())
+		return
+	}
+	defer s.unregister(sess)
+	conn, err := upgrader.Upgrade(w, r, nil)
+	if err != nil {
+		s.Logger.Warn("sync upgrade failed", "device", dev.ID, "err", err)
+		return
+	}
+	sess.conn = conn
+	s.Stats.Sessions.Add(1)
+	defer s.Stats.Sessions.Add(-1)
+	err = sess.run()
+	lvl := slog.LevelInfo
+	if err != nil && !errors.Is(err, errClosed) {
+		lvl = slog.LevelWarn
+	}
+	s.Logger.Log(context.Background(), lvl, "sync session ended", "device", dev.ID, "err", err)
+}
+
+var errClosed = errors.New("session closed")
+
+func (s *Server) register(dev *hub.Device) (*session, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil, errors.New("hub is shutting down; retry later")
+	}
+	if old := s.sessions[dev.ID]; old != nil {
+		// A reconnect while the old connection is half-dead: the new one wins.
+		old.cancel(errors.New("replaced by a new connection from the same device"))
+	} else if len(s.sessions) >= s.MaxSessions {
+		return nil, fmt.Errorf("too many collectors syncing (%d); retry later", s.MaxSessions)
+	}
+	ctx, cancel := context.WithCancelCause(context.Background())
+	sess := &session{srv: s, dev: dev, ctx: ctx, cancel: cancel, out: make(chan []byte, 8)}
+	s.sessions[dev.ID] = sess
+	s.wg.Add(1)
+	return sess, nil
+}
+
+func (s *Server) unregister(sess *session) {
+	s.mu.Lock()
+	if s.sessions[sess.dev.ID] == sess {
+		delete(s.sessions, sess.dev.ID)
+	}
+	s.mu.Unlock()
+	sess.cancel(errClosed)
+	s.wg.Done()
+}
+
+// Connected lists the ids of devices with a live session.
+func (s *Server) Connected() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]string, 0, len(s.sessions))
+	for id := range s.sessions {
+		out = append(out, id)
+	}
+	return out
+}
+
+// Close ends every session after its batch in flight commits, and waits.
+func (s *Server) Close() {
+	s.mu.Lock()
+	s.closed = true
+	for _, sess := range s.sessions {
+		sess.cancel(errClosed)
+	}
+	s.mu.Unlock()
+	s.wg.Wait()
+}
+
+type session struct {
+	srv    *Server
+	dev    *hub.Device
+	conn   *websocket.Conn
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+	out    chan []byte // frames for the writer
+	offset int64       // device minus hub, ms
+}
+
+func (ss *session) log() *slog.Logger { return ss.srv.Logger.With("device", ss.dev.ID) }
+
+func (ss *session) run() error {
+	s := ss.srv
+	ss.conn.SetReadLimit(s.ReadLimit)
+	g, ctx := errgroup.WithContext(ss.ctx)
+	pushes := make(chan *wire.Push, s.Window)
+	verified := make(chan *verifiedBatch, 1)
+	writerDone := make(chan struct{})
+
+	g.Go(func() error { defer close(writerDone); return ss.writer(ctx) })
+	g.Go(func() error {
+		// The reader blocks in the network; closing the connection is how it stops.
+		<-ctx.Done()
+		select {
+		case <-writerDone:
+		case <-time.After(s.WriteTimeout):
+		}
+		return ss.conn.Close()
+	})
+	g.Go(func() error { defer close(pushes); return ss.reader(ctx, pushes) })
+	g.Go(func() error { defer close(verified); return ss.verify(ctx, pushes, verified) })
+	g.Go(func() error { return ss.commit(ctx, verified) })
+	err := g.Wait()
+	if cause := context.Cause(ss.ctx); cause != nil && err == nil {
+		err = cause
+	}
+	return err
+}
+
+// send queues a frame for the writer.
+func (ss *session) send(ctx context.Context, f *wire.Frame) error {
+	b, err := wire.Encode(f)
+	if err != nil {
+		return err
+	}
+	select { // prefer queueing: the writer flushes the queue before it exits
+	case ss.out <- b:
+		return nil
+	default:
+	}
+	select {
+	case ss.out <- b:
+		return nil
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	}
+}
+
+// fail tells the collector why the session ends, then ends it.
+func (ss *session) fail(ctx context.Context, code, msg string) error {
+	ss.srv.Stats.ProtocolErrors.Add(1)
+	ss.log().Warn("sync protocol error", "code", code, "reason", msg)
+	ss.send(ctx, &wire.Frame{Type: wire.TError, Error: &wire.Error{Code: code, Message: msg}})
+	return apperr.Errorf(code, "%s", msg)
+}
+
+func (ss *session) writer(ctx context.Context) error {
+	s := ss.srv
+	ping := time.NewTicker(s.PingInterval)
+	defer ping.Stop()
+	write := func(typ int, b []byte) error {
+		ss.conn.SetWriteDeadline(time.Now().Add(s.WriteTimeout))
+		return ss.conn.WriteMessage(typ, b)
+	}
+	for {
+		select {
+		case b := <-ss.out:
+			if err := write(websocket.TextMessage, b); err != nil {
+				return fmt.Errorf("write: %w", err)
+			}
+		case <-ping.C:
+			if err := write(websocket.PingMessage, nil); err != nil {
+				return fmt.Errorf("ping: %w", err)
+			}
+		case <-ctx.Done():
+			// Flush what is queued (an error frame, a last ack), then say goodbye.
+			for {
+				select {
+				case b := <-ss.out:
+					if write(websocket.TextMessage, b) != nil {
+						return nil
+					}
+				default:
+					write(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""))
+					return nil
+				}
+			}
+		}
+	}
+}
+
+func (ss *session) read(timeout time.Duration) (*wire.Frame, error) {
+	ss.conn.SetReadDeadline(time.Now().Add(timeout))
+	typ, b, err := ss.conn.ReadMessage()
+	if err != nil {
+		return nil, err
+	}
+	if typ != websocket.TextMessage {
+		return nil, apperr.Errorf(apperr.EINVALID, "binary frames are not part of the protocol")
+	}
+	f, err := wire.Decode(b)
+	if err != nil {
+		return nil, apperr.Errorf(apperr.EINVALID, "%v", err)
+	}
+	return f, nil
+}
+
+func (ss *session) reader(ctx context.Context, pushes chan<- *wire.Push) error {
+	s := ss.srv
+	ss.conn.SetPongHandler(func(string) error {
+		ss.conn.SetReadDeadline(time.Now().Add(s.ReadTimeout))
+		return nil
+	})
+	f, err := ss.read(s.HelloTimeout)
+	if err != nil {
+		return ss.readErr(ctx, err)
+	}
+	if f.Type != wire.THello {
+		return ss.fail(ctx, apperr.EINVALID, "the first frame must be hello, got "+f.Type)
+	}
+	if err := ss.hello(ctx, f.Hello); err != nil {
+		return err
+	}
+	for {
+		f, err := ss.read(s.ReadTimeout)
+		if err != nil {
+			return ss.readErr(ctx, err)
+		}
+		switch f.Type {
+		case wire.TPush:
+			if n := len(f.Push.Records); n == 0 || n > s.MaxBatch {
+				return ss.fail(ctx, apperr.EINVALID, fmt.Sprintf("a push holds 1 to %d records, got %d", s.MaxBatch, n))
+			}
+			select {
+			case pushes <- f.Push:
+			case <-ctx.Done():
+				return nil
+			}
+		case wire.TConfigAck:
+			if err := s.Store.AckConfig(context.WithoutCancel(ctx), ss.dev.ID, f.ConfigAck.Seq); err != nil {
+				return err
+			}
+			ss.log().Info("config applied", "seq", f.ConfigAck.Seq)
+		default:
+			return ss.fail(ctx, apperr.EINVALID, "unexpected "+f.Type+" frame from a collector")
+		}
+	}
+}
+
+func (ss *session) readErr(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return nil
+	}
+	if errors.Is(err, websocket.ErrReadLimit) {
+		ss.srv.Stats.ProtocolErrors.Add(1)
+		ss.log().Warn("sync frame over the read limit", "limit", ss.srv.ReadLimit)
+		return apperr.Errorf(apperr.ETOOLARGE, "frame over the read limit of %d bytes", ss.srv.ReadLimit)
+	}
+	if apperr.Code(err) == apperr.EINVALID {
+		return ss.fail(ctx, apperr.EINVALID, apperr.Message(err))
+	}
+	if websocket.IsCloseError(err, websocket.CloseNormalClosure, websocket.CloseGoingAway) {
+		return errClosed
+	}
+	return fmt.Errorf("read: %w", err)
+}
+
+func (ss *session) hello(ctx context.Context, h *wire.Hello) error {
+	s := ss.srv
+	now := s.Now()
+	if h.Collector != ss.dev.ID {
+		return ss.fail(ctx, apperr.EFORBIDDEN, fmt.Sprintf("hello from collector %q on the token of %q", h.Collector, ss.dev.ID))
+	}
+	devTime, err := time.Parse(time.RFC3339Nano, h.DeviceTime)
+	if err != nil {
+		return ss.fail(ctx, apperr.EINVALID, "hello.device_time is not an RFC 3339 time")
+	}
+	ss.offset = devTime.Sub(now).Milliseconds()
+	if _, err := s.Clock.Update(h.HLC); err != nil {
+		ss.log().Warn("device clock ahead of the hub; not followed", "clock_offset_ms", ss.offset)
+	}
+	bg := context.WithoutCancel(ctx)
+	if err := s.Store.RecordHello(bg, hub.Hello{DeviceID: ss.dev.ID, ClockOffsetMS: ss.offset, Pending: h.Pending,
+		ConfigSeq: h.ConfigSeq, AppVersion: h.AppVersion, At: now}); err != nil {
+		return err
+	}
+	epochs := make([]string, 0, len(h.Streams))
+	for _, st := range h.Streams {
+		epochs = append(epochs, st.Epoch)
+	}
+	pos, err := s.Store.Positions(bg, ss.dev.ID, epochs)
+	if err != nil {
+		return err
+	}
+	cat, err := s.Store.Catalog(bg)
+	if err != nil {
+		return err
+	}
+	ss.log().Info("sync session", "pending", h.Pending, "clock_offset_ms", ss.offset, "app_version", h.AppVersion)
+	if err := ss.send(ctx, &wire.Frame{Type: wire.TWelcome, Welcome: &wire.Welcome{
+		HubTime: now.UTC().Format(time.RFC3339Nano), HLC: s.Clock.Tick(), ClockOffsetMS: ss.offset, Positions: pos,
+		ConfigSeq: cat.Seq, MaxBatch: s.MaxBatch, MaxBatchBytes: s.MaxBatchBytes, Window: s.Window,
+	}}); err != nil {
+		return err
+	}
+	if h.ConfigSeq < cat.Seq {
+		if s.PublicURL != "" {
+			cat.PublicURL = s.PublicURL
+		}
+		return ss.send(ctx, &wire.Frame{Type: wire.TConfig, Config: &wire.Config{Catalog: *cat}})
+	}
+	return nil
+}
+
+type verifiedBatch struct {
+	batch   uint64
+	records []hub.Incoming
+}
+
+func (ss *session) verify(ctx context.Context, pushes <-chan *wire.Push, out chan<- *verifiedBatch) error {
+	s := ss.srv
+	v := &hub.Verifier{Device: ss.dev, Keys: s.Keys, OffsetMS: ss.offset, SkewBound: s.SkewBound, Now: s.Now}
+	for p := range pushes {
+		recs := make([]hub.Incoming, len(p.Records))
+		parallel(len(recs), s.Workers, func(i int) { recs[i] = v.Verify(p.Records[i]) })
+		select {
+		case out <- &verifiedBatch{batch: p.Batch, records: recs}:
+		case <-ctx.Done():
+			return nil
+		}
+	}
+	return nil
+}
+
+// parallel runs fn for 0..n-1 on up to workers goroutines.
+func parallel(n, workers int, fn func(i int)) {
+	if workers < 1 {
+		workers = 1
+	}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for w := 0; w < workers && w < n; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= n {
+					return
+				}
+				fn(i)
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+func (ss *session) commit(ctx context.Context, in <-chan *verifiedBatch) error {
+	s := ss.srv
+	for vb := range in {
+		// A batch that reached the store is finished even if the session is
+		// closing: its ack may still go out, and if not, the collector resends.
+		res, err := s.Store.Ingest(context.WithoutCancel(ctx), ss.dev.ID, vb.records)
+		if err != nil {
+			ss.fail(ctx, apperr.EUNAVAILABLE, "the hub could not store this batch; it will be retried")
+			return fmt.Errorf("ingest: %w", err)
+		}
+		s.Stats.Batches.Add(1)
+		s.Stats.Accepted.Add(int64(res.Accepted))
+		s.Stats.Duplicates.Add(int64(res.Duplicates))
+		s.Stats.Conflicts.Add(int64(res.Conflicts))
+		s.Stats.Forks.Add(int64(res.Forks))
+		s.Stats.Rejected.Add(int64(len(res.Rejected)))
+		for _, r := range res.Rejected {
+			ss.log().Warn("record quarantined", "record", r.ID, "epoch", r.Epoch, "seq", r.Seq, "code", r.Code, "reason", r.Reason)
+		}
+		if res.Conflicts > 0 || res.Forks > 0 {
+			ss.log().Warn("chain evidence kept", "conflicts", res.Conflicts, "forks", res.Forks)
+		}
+		if err := ss.send(ctx, &wire.Frame{Type: wire.TAck, Ack: &wire.Ack{Batch: vb.batch, Accepted: res.Accepted,
+			Duplicates: res.Duplicates + res.Conflicts, Rejected: res.Rejected}}); err != nil {
+			return nil
+		}
+	}
+	return nil
+}
