@@ -1,7 +1,7 @@
 // Attesta kiosk: one page, one screen visible at a time.
 // Personal data lives only in the DOM inputs, the signature canvas and the
 // `visitor` object below; reset() wipes all three. Nothing is written to
-// localStorage, sessionStorage, cookies or the history.
+// web storage, cookies or the history.
 (function () {
   "use strict";
 
@@ -178,7 +178,7 @@
   }
 
   // renderMarkdown shows the small Markdown subset notices use (# headings,
-  // paragraphs, **bold**) with DOM nodes only, never innerHTML.
+  // paragraphs, **bold**) with DOM nodes and text only: no HTML parsing.
   function renderMarkdown(root, text) {
     text.replace(/\r\n/g, "\n").split(/\n{2,}/).forEach(function (block) {
       block = block.trim();
