@@ -130,6 +130,7 @@ type Incoming struct {
 	OffsetMS    int64
 	Flags       []string
 	Countersig  []byte
+	ReceiptHash string // SHA-256 of the visitor's receipt token, from the payload
 }
 
 // IngestResult is what one committed batch amounted to.
@@ -186,10 +187,43 @@ type Enrolled struct {
 // Store is what the hub's HTTP API needs from storage.
 type Store interface {
 	SyncStore
+	NoticeStore
 	Keys(ctx context.Context) (*Keys, error)
 	Authenticate(ctx context.Context, token string) (Scope, error)
 	Enroll(ctx context.Context, code string, signKey ed25519.PublicKey, appVersion, host string) (*Enrolled, error)
 	Device(ctx context.Context, id string) (*Device, error)
 	Devices(ctx context.Context) ([]*Device, error)
 	Events(ctx context.Context, after int64, limit int) ([]Event, error)
+	Receipt(ctx context.Context, token string) (*Receipt, error)
+	Withdraw(ctx context.Context, token string, purposes []string, channel string) (*Receipt, error)
+}
+
+// Receipt is what a visitor's receipt page shows: one consent and what has
+// become of each purpose since.
+type Receipt struct {
+	ConsentID  string
+	Language   string
+	GivenName  string
+	Email      string // masked
+	CapturedAt time.Time
+	ReceivedAt time.Time
+	Touchpoint catalog.Touchpoint
+	Controller catalog.Controller
+	Notice     catalog.Notice
+	Purposes   []ReceiptPurpose
+}
+
+// ReceiptPurpose is one purpose on a receipt.
+type ReceiptPurpose struct {
+	Code          string
+	Title         string
+	Description   string
+	Granted       bool
+	RetentionDays int
+	WithdrawnAt   *time.Time
+}
+
+// NoticeStore finds notice versions, including replaced ones.
+type NoticeStore interface {
+	Notice(ctx context.Context, id string, version int) (catalog.Notice, error)
 }

@@ -65,6 +65,9 @@ func (v *Verifier) Verify(s record.Signed) Incoming {
 			return reject(apperr.EINVALID, "signature image does not match signature_sha256")
 		}
 		in.Payload = payload
+		if p.Receipt != "" {
+			in.ReceiptHash = record.SHA256Hex([]byte(p.Receipt))
+		}
 	}
 	captured, _ := env.Time() // Validate checked it
 	in.CorrectedAt, in.Flags = Correct(captured, in.ReceivedAt, v.OffsetMS, v.SkewBound)

@@ -39,6 +39,7 @@ func (s *Store) Ingest(ctx context.Context, deviceID string, batch []hub.Incomin
 		"fork":       `INSERT INTO forks (collector, epoch, seq, event_id, first_id, detected_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
 		"conflict":   `INSERT INTO conflicts (event_id, collector, envelope, sig, hash, received_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
 		"quarantine": `INSERT INTO quarantine (collector, epoch, seq, record_id, hash, code, reason, envelope, sig, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+		"receipt":    `INSERT INTO receipts (token_hash, event_id) VALUES (?, ?) ON CONFLICT DO NOTHING`,
 		"stream":     `SELECT through, hash, received, gaps, forks FROM streams WHERE collector = ? AND epoch = ?`,
 		"streamPut":  `INSERT INTO streams (collector, epoch, through, hash, received, gaps, forks) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (collector, epoch) DO UPDATE SET through = excluded.through, hash = excluded.hash, received = excluded.received, gaps = excluded.gaps, forks = excluded.forks`,
 	}
@@ -169,6 +170,11 @@ func (s *Store) Ingest(ctx context.Context, deviceID string, batch []hub.Incomin
 			in.Signed.Sig, in.Hash, payload, env.CapturedAt, env.HLC.String(), received, hub.FormatTime(in.CorrectedAt),
 			in.OffsetMS, strings.Join(flags, ","), in.Countersig); err != nil {
 			return nil, fmt.Errorf("insert event: %w", err)
+		}
+		if in.ReceiptHash != "" {
+			if _, err := st["receipt"].ExecContext(ctx, in.ReceiptHash, env.ID); err != nil {
+				return nil, fmt.Errorf("save receipt: %w", err)
+			}
 		}
 		res.Accepted++
 		ss.received++
