@@ -76,7 +76,9 @@ func (s *Store) Receipt(ctx context.Context, token string) (*hub.Receipt, error)
 	if r.Touchpoint.ID == "" {
 		r.Touchpoint = catalog.Touchpoint{ID: e.Touchpoint, Name: e.Touchpoint}
 	}
-	if r.Notice, err = s.Notice(ctx, e.Notice.ID, e.Notice.Version); err != nil {
+	if r.Notice, err = s.Notice(ctx, e.Notice.ID, e.Notice.Version); apperr.Code(err) == apperr.ENOTFOUND {
+		r.Notice = catalog.Notice{ID: e.Notice.ID, Version: e.Notice.Version, SHA256: e.Notice.SHA256, Title: e.Notice.ID}
+	} else if err != nil {
 		return nil, err
 	}
 	if payload != nil {
@@ -123,7 +125,7 @@ func maskEmail(e string) string {
 	if !ok || local == "" {
 		return ""
 	}
-	return local[:1] + strings.Repeat("•", min(len(local)-1, 6)) + "@" + domain
+	return local[:1] + strings.Repeat("•", 3) + "@" + domain
 }
 
 // Withdraw records, for the consent behind a receipt token, a withdrawal of

@@ -1,0 +1,104 @@
+package collector_test
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"image"
+	"image/png"
+	"strings"
+	"testing"
+
+	"github.com/attesta/attesta/collector"
+	"github.com/attesta/attesta/fixtures"
+	"github.com/attesta/attesta/shared/record"
+)
+
+func pngB64() string {
+	var buf bytes.Buffer
+	png.Encode(&buf, image.NewGray(image.Rect(0, 0, 4, 4)))
+	return base64.StdEncoding.EncodeToString(buf.Bytes())
+}
+
+func validCapture() *collector.Capture {
+	return &collector.Capture{
+		Subject:   record.Subject{GivenName: "Anna", FamilyName: "Rossi", Email: "anna@example.com", Phone: "+39 333 123 4567"},
+		Purposes:  map[string]bool{"newsletter": true, "sms": false},
+		Notice:    collector.CaptureNotice{ID: "privacy-it", Version: 1},
+		Language:  "it",
+		Signature: &collector.CaptureInk{PNG: pngB64(), Points: [][]record.Point{{{X: 1, Y: 1}}}},
+	}
+}
+
+func TestValidate(t *testing.T) {
+	cat, err := fixtures.Catalog()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rules := collector.Rules{SignatureRequired: true}
+	if fe := validCapture().Validate(cat, rules); fe != nil {
+		t.Fatalf("valid capture refused: %v", fe)
+	}
+	cases := []struct {
+		field  string
+		mutate func(c *collector.Capture)
+	}{
+		{"subject.given_name", func(c *collector.Capture) { c.Subject.GivenName = "  " }},
+		{"subject.family_name", func(c *collector.Capture) { c.Subject.FamilyName = strings.Repeat("x", 101) }},
+		{"subject.given_name", func(c *collector.Capture) { c.Subject.GivenName = "<script>" }},
+		{"subject.email", func(c *collector.Capture) { c.Subject.Email = "anna@" }},
+		{"subject.email", func(c *collector.Capture) { c.Subject.Email = "Anna <anna@example.com>" }},
+		{"subject.email", func(c *collector.Capture) { c.Subject.Email = "anna@localhost" }},
+		{"subject.phone", func(c *collector.Capture) { c.Subject.Phone = "call me" }},
+		{"subject.phone", func(c *collector.Capture) { c.Subject.Phone = "+1234567890123456789" }},
+		{"language", func(c *collector.Capture) { c.Language = "italian" }},
+		{"notice", func(c *collector.Capture) { c.Notice.Version = 9 }},
+		{"notice.id", func(c *collector.Capture) { c.Notice.ID = "" }},
+		{"notice.viewed_at", func(c *collector.Capture) { c.Notice.ViewedAt = "yesterday" }},
+		{"purposes", func(c *collector.Capture) { c.Purposes = nil }},
+		{"purposes", func(c *collector.Capture) { c.Purposes = map[string]bool{"newsletter": false} }},
+		{"purposes.lottery", func(c *collector.Capture) { c.Purposes["lottery"] = true }},
+		{"signature", func(c *collector.Capture) { c.Signature = nil }},
+		{"signature.png", func(c *collector.Capture) { c.Signature.PNG = "not base64!" }},
+		{"signature.png", func(c *collector.Capture) { c.Signature.PNG = base64.StdEncoding.EncodeToString([]byte("GIF89a")) }},
+		{"signature.points", func(c *collector.Capture) { c.Signature.Points = nil }},
+		{"operator", func(c *collector.Capture) { c.Operator = "staff 1" }},
+	}
+	for _, tc := range cases {
+		c := validCapture()
+		tc.mutate(c)
+		fe := c.Validate(cat, rules)
+		if fe == nil {
+			t.Errorf("%s: accepted", tc.field)
+			continue
+		}
+		if fe.Field != tc.field || fe.Message == "" {
+			t.Errorf("%s: got field %q message %q", tc.field, fe.Field, fe.Message)
+		}
+	}
+	c := validCapture()
+	c.Signature = nil
+	if fe := c.Validate(cat, collector.Rules{SignatureRequired: false}); fe != nil {
+		t.Errorf("optional signature refused: %v", fe)
+	}
+}
+
+func FuzzCapture(f *testing.F) {
+	cat, err := fixtures.Catalog()
+	if err != nil {
+		f.Fatal(err)
+	}
+	b, _ := json.Marshal(validCapture())
+	f.Add(b)
+	f.Add([]byte(`{"subject":{"email":"x@y.z"},"purposes":{"newsletter":true}}`))
+	f.Add([]byte(`{"signature":{"png":"iVBORw0KGgo=","points":[[{"x":1e308,"y":-1,"t":-5}]]}}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var c collector.Capture
+		if json.Unmarshal(b, &c) != nil {
+			return
+		}
+		if fe := c.Validate(cat, collector.Rules{SignatureRequired: true}); fe != nil && fe.Field == "" {
+			t.Fatal("refusal without a field")
+		}
+	})
+}

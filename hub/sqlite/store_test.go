@@ -1,0 +1,229 @@
+package sqlite_test
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/json"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/attesta/attesta/fixtures"
+	"github.com/attesta/attesta/hub"
+	"github.com/attesta/attesta/hub/sqlite"
+	"github.com/attesta/attesta/shared/apperr"
+	"github.com/attesta/attesta/shared/hlc"
+	"github.com/attesta/attesta/shared/record"
+	"github.com/attesta/attesta/shared/seal"
+)
+
+type env struct {
+	t     *testing.T
+	st    *sqlite.Store
+	keys  *hub.Keys
+	dev   *hub.Device
+	token string
+	priv  ed25519.PrivateKey
+	v     *hub.Verifier
+}
+
+func mustOpen(t *testing.T) *env {
+	t.Helper()
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "hub.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	cat, _ := fixtures.Catalog()
+	if _, err := st.Publish(ctx, cat); err != nil {
+		t.Fatal(err)
+	}
+	keys, err := st.Keys(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	en, err := st.CreateEnrollment(ctx, "Booth", "fair-milano-b12", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, priv, _ := ed25519.GenerateKey(rand.Reader)
+	got, err := st.Enroll(ctx, en.Code, pub, "test", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &env{t: t, st: st, keys: keys, dev: got.Device, token: got.Token, priv: priv}
+	e.v = &hub.Verifier{Device: got.Device, Keys: keys, SkewBound: 5 * time.Minute, Now: time.Now}
+	return e
+}
+
+// rec makes a signed consent record at seq with the given prev hash.
+func (e *env) rec(epoch string, seq uint64, prev, email string) record.Signed {
+	payload, _ := json.Marshal(record.Payload{Subject: record.Subject{GivenName: "A", FamilyName: "B", Email: email}, Receipt: "tok-" + email, Salt: []byte{1}})
+	box, err := seal.Seal(&e.keys.SealPub, payload)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	id, _ := uuid.NewV7()
+	s, err := record.Sign(&record.Envelope{Schema: 1, ID: id.String(), Kind: record.Given, Collector: e.dev.ID, Epoch: epoch, Seq: seq, Prev: prev,
+		CapturedAt: time.Now().Format(time.RFC3339Nano), HLC: hlc.New(time.Now().UnixMilli(), 0), Touchpoint: "fair-milano-b12", Language: "it",
+		Notice:   record.NoticeRef{ID: "privacy-it", Version: 1},
+		Purposes: []record.Choice{{Purpose: "newsletter", Granted: true}}, PayloadSHA256: record.PayloadHash(payload), Sealed: box}, e.priv)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return s
+}
+
+func (e *env) ingest(recs ...record.Signed) *hub.IngestResult {
+	e.t.Helper()
+	in := make([]hub.Incoming, len(recs))
+	for i, r := range recs {
+		in[i] = e.v.Verify(r)
+	}
+	res, err := e.st.Ingest(context.Background(), e.dev.ID, in)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return res
+}
+
+func TestIngestExactlyOnce(t *testing.T) {
+	e := mustOpen(t)
+	r1 := e.rec("e1", 1, "", "a@x.it")
+	r2 := e.rec("e1", 2, r1.HashHex(), "b@x.it")
+	if res := e.ingest(r1, r2); res.Accepted != 2 || res.Positions["e1"].Through != 2 || res.Positions["e1"].Hash != r2.HashHex() {
+		t.Fatalf("first: %+v", res)
+	}
+	if res := e.ingest(r1, r2); res.Accepted != 0 || res.Duplicates != 2 {
+		t.Fatalf("replay: %+v", res)
+	}
+	c, _ := e.st.Counts(context.Background())
+	if c.Events != 2 {
+		t.Fatalf("%d events after a replay", c.Events)
+	}
+	d, _ := e.st.Device(context.Background(), e.dev.ID)
+	if d.Chain != hub.ChainOK || d.Received != 2 || d.AckedThrough != 2 {
+		t.Fatalf("device: %+v", d)
+	}
+	if r, err := e.st.Receipt(context.Background(), "tok-a@x.it"); err != nil || r.Email != "a•••@x.it" {
+		t.Fatalf("receipt: %+v %v", r, err)
+	}
+}
+
+func TestIngestConflictForkGap(t *testing.T) {
+	ctx := context.Background()
+	e := mustOpen(t)
+	r1 := e.rec("e1", 1, "", "a@x.it")
+	e.ingest(r1)
+
+	// Same id, different content: evidence, not an overwrite.
+	var env1 record.Envelope
+	json.Unmarshal(r1.Envelope, &env1)
+	env1.Operator = "mallory"
+	altered, _ := record.Sign(&env1, e.priv)
+	if res := e.ingest(altered); res.Conflicts != 1 || res.Accepted != 0 {
+		t.Fatalf("conflict: %+v", res)
+	}
+	// Another record at a taken position: a fork, kept.
+	fork := e.rec("e1", 1, "", "c@x.it")
+	if res := e.ingest(fork); res.Forks != 1 || res.Accepted != 1 {
+		t.Fatalf("fork: %+v", res)
+	}
+	// A jump ahead opens a gap, a late arrival closes it.
+	r3 := e.rec("e1", 3, "", "d@x.it")
+	e.ingest(r3)
+	d, _ := e.st.Device(ctx, e.dev.ID)
+	if d.Chain != hub.ChainFork || d.Forks != 1 || d.Conflicts != 1 || len(d.Gaps) != 1 || d.Gaps[0] != (hub.Range{From: 2, To: 2}) {
+		t.Fatalf("device: %+v", d)
+	}
+	e.ingest(e.rec("e1", 2, "", "e@x.it"))
+	d, _ = e.st.Device(ctx, e.dev.ID)
+	if len(d.Gaps) != 0 {
+		t.Fatalf("gap not closed: %+v", d.Gaps)
+	}
+	evs, _ := e.st.Events(ctx, 0, 100)
+	if len(evs) != 4 {
+		t.Fatalf("%d events", len(evs))
+	}
+	if evs[1].Flags[0] != hub.FlagFork {
+		t.Fatalf("fork not flagged: %v", evs[1].Flags)
+	}
+}
+
+func TestQuarantineDoesNotBlock(t *testing.T) {
+	e := mustOpen(t)
+	good1 := e.rec("e1", 1, "", "a@x.it")
+	forged := e.rec("e1", 2, good1.HashHex(), "b@x.it")
+	forged.Sig[0] ^= 1
+	good3 := e.rec("e1", 3, forged.HashHex(), "c@x.it")
+	res := e.ingest(good1, forged, good3)
+	if res.Accepted != 2 || len(res.Rejected) != 1 || res.Rejected[0].Seq != 2 || res.Rejected[0].Reason != "device signature does not verify" {
+		t.Fatalf("%+v", res)
+	}
+	if res.Positions["e1"].Through != 3 {
+		t.Fatalf("position %+v", res.Positions)
+	}
+	q, _ := e.st.Quarantine(context.Background(), 10)
+	if len(q) != 1 || q[0].Code != apperr.EINVALID {
+		t.Fatalf("quarantine %+v", q)
+	}
+}
+
+func TestEnrollmentRefusals(t *testing.T) {
+	ctx := context.Background()
+	e := mustOpen(t)
+	pub, _, _ := ed25519.GenerateKey(rand.Reader)
+	if _, err := e.st.Enroll(ctx, "NOPE-NOPE-NOPE-NOPE", pub, "", ""); apperr.Code(err) != apperr.ENOTFOUND {
+		t.Fatalf("unknown code: %v", err)
+	}
+	en, _ := e.st.CreateEnrollment(ctx, "Booth", "fair-milano-b12", time.Hour)
+	if _, err := e.st.Enroll(ctx, en.Code, pub, "", ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.st.Enroll(ctx, en.Code, pub, "", ""); apperr.Code(err) != apperr.EGONE {
+		t.Fatalf("used code: %v", err)
+	}
+	e.st.Now = func() time.Time { return time.Now().Add(-25 * time.Hour) }
+	old, _ := e.st.CreateEnrollment(ctx, "Booth", "fair-milano-b12", 24*time.Hour)
+	e.st.Now = time.Now
+	if _, err := e.st.Enroll(ctx, old.Code, pub, "", ""); apperr.Code(err) != apperr.EGONE {
+		t.Fatalf("expired code: %v", err)
+	}
+	if _, err := e.st.CreateEnrollment(ctx, "Booth", "receipt-page", time.Hour); apperr.Code(err) != apperr.EINVALID {
+		t.Fatalf("rtp touchpoint: %v", err)
+	}
+	if err := e.st.RevokeDevice(ctx, e.dev.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.st.DeviceByToken(ctx, e.token); apperr.Code(err) != apperr.EFORBIDDEN {
+		t.Fatalf("revoked: %v", err)
+	}
+	if _, err := e.st.DeviceByToken(ctx, "atd_nope"); apperr.Code(err) != apperr.EUNAUTHORIZED {
+		t.Fatalf("unknown: %v", err)
+	}
+}
+
+func TestWithdrawFromReceipt(t *testing.T) {
+	ctx := context.Background()
+	e := mustOpen(t)
+	e.ingest(e.rec("e1", 1, "", "a@x.it"))
+	if _, err := e.st.Withdraw(ctx, "tok-a@x.it", []string{"sms"}, "receipt-page"); apperr.Code(err) != apperr.EINVALID {
+		t.Fatalf("withdrawing a purpose never granted: %v", err)
+	}
+	r, err := e.st.Withdraw(ctx, "tok-a@x.it", []string{"newsletter"}, "receipt-page")
+	if err != nil || r.Purposes[0].WithdrawnAt == nil {
+		t.Fatalf("%+v %v", r, err)
+	}
+	evs, _ := e.st.Events(ctx, 0, 10)
+	last := evs[len(evs)-1]
+	if last.Kind != record.Withdrawn || last.Ref != r.ConsentID || last.Collector != sqlite.HubCollector {
+		t.Fatalf("withdrawal event %+v", last)
+	}
+	if _, err := e.st.Receipt(ctx, "tok-unknown"); apperr.Code(err) != apperr.ENOTFOUND {
+		t.Fatal(err)
+	}
+}
