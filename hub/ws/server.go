@@ -354,13 +354,15 @@ func (ss *session) reader(ctx context.Context, pushes chan<- *wire.Push) error {
 }
 
 func (ss *session) readErr(ctx context.Context, err error) error {
-	if ctx.Err() != nil {
-		return nil
-	}
+	// Before the ctx check: the collector already got its 1009 close, so a
+	// session replaced at that moment must still log and count the frame.
 	if errors.Is(err, websocket.ErrReadLimit) {
 		ss.srv.Stats.ProtocolErrors.Add(1)
 		ss.log().Warn("sync frame over the read limit", "limit", ss.srv.ReadLimit)
 		return apperr.Errorf(apperr.ETOOLARGE, "frame over the read limit of %d bytes", ss.srv.ReadLimit)
+	}
+	if ctx.Err() != nil {
+		return nil
 	}
 	if apperr.Code(err) == apperr.EINVALID {
 		return ss.fail(ctx, apperr.EINVALID, apperr.Message(err))
@@ -425,8 +427,11 @@ type verifiedBatch struct {
 
 func (ss *session) verify(ctx context.Context, pushes <-chan *wire.Push, out chan<- *verifiedBatch) error {
 	s := ss.srv
-	v := &hub.Verifier{Device: ss.dev, Keys: s.Keys, OffsetMS: ss.offset, SkewBound: s.SkewBound, Now: s.Now}
+	var v *hub.Verifier
 	for p := range pushes {
+		if v == nil { // pushes come only after hello has measured the offset
+			v = &hub.Verifier{Device: ss.dev, Keys: s.Keys, OffsetMS: ss.offset, SkewBound: s.SkewBound, Now: s.Now}
+		}
 		recs := make([]hub.Incoming, len(p.Records))
 		parallel(len(recs), s.Workers, func(i int) { recs[i] = v.Verify(p.Records[i]) })
 		select {

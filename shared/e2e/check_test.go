@@ -2,7 +2,7 @@ package e2e
 
 import (
 	"fmt"
-	"sort"
+	"sync"
 	"testing"
 	"time"
 )
@@ -51,8 +51,9 @@ func waitConsents(t *testing.T, h *Hub, dev string, want []string, timeout time.
 
 // exactly says what checkExactlyOnce may tolerate.
 type exactly struct {
-	extra int  // consents at the hub that got no 201 (a request in flight when a process died)
-	forks bool // the device's chain is expected to fork
+	extra   int    // consents at the hub that got no 201 (a request in flight when a process died)
+	forks   bool   // the device's chain is expected to fork
+	flagged string // the one flag every record must carry ("" for none)
 }
 
 // checkExactlyOnce proves that the hub holds each consent in want exactly
@@ -147,8 +148,9 @@ func checkExactlyOnce(t *testing.T, h *Hub, dev string, want []string, opt exact
 			t.Errorf("devices API: chain %q gaps %v forks %d conflicts %d, want a whole chain", d.Chain, d.Gaps, d.Forks, d.Conflicts)
 		}
 		for _, e := range evs {
-			if len(e.Flags) != 0 {
-				t.Errorf("record %s (seq %d) flagged %v", e.ID, e.Seq, e.Flags)
+			if want := []string{opt.flagged}; (opt.flagged == "" && len(e.Flags) != 0) ||
+				(opt.flagged != "" && fmt.Sprint(e.Flags) != fmt.Sprint(want)) {
+				t.Errorf("record %s (seq %d) flagged %v, want %q", e.ID, e.Seq, e.Flags, opt.flagged)
 				break
 			}
 		}
@@ -165,11 +167,29 @@ func maxu(a, b uint64) uint64 {
 	return b
 }
 
-func sortedKeys(m map[string]int) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
+// nudge presses the collector's "sync now" whenever it is disconnected, until
+// the test ends, so that reconnect backoff (seconds, growing) does not
+// dominate the run time; what is under test is what each reconnect does.
+func nudge(t *testing.T, c *Collector) {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	t.Cleanup(func() { close(done); wg.Wait() })
+	go func() {
+		defer wg.Done()
+		tick := time.NewTicker(300 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-tick.C:
+			}
+			if st, err := c.Status(); err == nil && !st.Connected {
+				if resp, err := c.http.Post(c.URL()+"/api/v1/sync", "application/json", nil); err == nil {
+					resp.Body.Close()
+				}
+			}
+		}
+	}()
 }

@@ -24,16 +24,24 @@ type Collector struct {
 	tb   testing.TB
 	Dir  string
 	ID   string
-	URL  string   // the kiosk's base URL, new at every start
 	Env  []string // extra environment for 'run', e.g. ATTESTA_CLOCK_OFFSET=-72h
 	Proc *Process
 
 	http *http.Client
+	mu   sync.Mutex
+	url  string // the kiosk's base URL, new at every start
+}
+
+// URL is the kiosk's base URL (it changes at every start).
+func (c *Collector) URL() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.url
 }
 
 var (
 	enrolledRE     = regexp.MustCompile(`enrolled ".*" \(([0-9a-f-]{36})\)`)
-	collectorURLRE = regexp.MustCompile(`attesta-collector running kiosk=(http://[0-9.:]+)`)
+	collectorURLRE = regexp.MustCompile(`attesta-collector running"? kiosk=(http://[0-9.:]+)`)
 )
 
 // EnrollCollector makes a data folder under tb.TempDir and enrolls it at
@@ -71,7 +79,10 @@ func (c *Collector) Start() {
 	c.tb.Helper()
 	c.Proc = StartProcess(c.tb, "attesta-collector", Binaries.Collector, c.log(), c.Env,
 		"run", "--data", c.Dir, "--listen", "127.0.0.1:0")
-	c.URL = c.Proc.WaitLog(c.tb, collectorURLRE, 60*time.Second)[1]
+	u := c.Proc.WaitLog(c.tb, collectorURLRE, 60*time.Second)[1]
+	c.mu.Lock()
+	c.url = u
+	c.mu.Unlock()
 }
 
 // Kill ends the collector with SIGKILL.
@@ -110,7 +121,7 @@ func CaptureBody(n int64) []byte {
 // Capture posts one consent. It returns the consent id of a 201 answer;
 // anything else (a refusal, a dead process) is an error.
 func (c *Collector) Capture() (string, error) {
-	resp, err := c.http.Post(c.URL+"/api/v1/consents", "application/json", bytes.NewReader(CaptureBody(captureSeq.Add(1))))
+	resp, err := c.http.Post(c.URL()+"/api/v1/consents", "application/json", bytes.NewReader(CaptureBody(captureSeq.Add(1))))
 	if err != nil {
 		return "", err
 	}
@@ -133,16 +144,16 @@ func (c *Collector) Capture() (string, error) {
 // the ids; any failure fails the test.
 func (c *Collector) CaptureN(n, workers int) []string {
 	c.tb.Helper()
-	ids, err := c.captureUntil(n, workers, nil)
+	ids, err := c.captureN(n, workers)
 	if err != nil {
 		c.tb.Fatalf("capturing %d consents: %v", n, err)
 	}
 	return ids
 }
 
-// CaptureBurst posts consents from workers clients until stop is closed or
-// the collector stops answering. It returns every id answered 201 and the
-// number of requests that got no answer.
+// CaptureBurst posts consents from workers clients until the collector
+// stops answering (a test kills it from onCreated). It returns every id
+// answered 201 and the number of requests that got no answer.
 func (c *Collector) CaptureBurst(workers int, onCreated func(total int)) (ids []string, unanswered int) {
 	var mu sync.Mutex
 	var wg sync.WaitGroup
@@ -171,10 +182,10 @@ func (c *Collector) CaptureBurst(workers int, onCreated func(total int)) (ids []
 	return ids, unanswered
 }
 
-func (c *Collector) captureUntil(n, workers int, _ chan struct{}) ([]string, error) {
+func (c *Collector) captureN(n, workers int) ([]string, error) {
 	var mu sync.Mutex
 	var ids []string
-	var errs errorsOnce
+	var errs errList
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	for range workers {
@@ -212,7 +223,7 @@ type Status struct {
 // Status reads the collector's status.
 func (c *Collector) Status() (Status, error) {
 	var s Status
-	resp, err := c.http.Get(c.URL + "/api/v1/status")
+	resp, err := c.http.Get(c.URL() + "/api/v1/status")
 	if err != nil {
 		return s, err
 	}
@@ -237,7 +248,7 @@ func (c *Collector) MustStatus() Status {
 // reconnect dials at once instead of sitting out its backoff.
 func (c *Collector) SyncNow() {
 	c.tb.Helper()
-	resp, err := c.http.Post(c.URL+"/api/v1/sync", "application/json", nil)
+	resp, err := c.http.Post(c.URL()+"/api/v1/sync", "application/json", nil)
 	if err != nil {
 		c.tb.Fatal(err)
 	}

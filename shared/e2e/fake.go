@@ -96,8 +96,8 @@ func (d *FakeDevice) Envelope() *record.Envelope {
 		Epoch: d.Epoch, Seq: d.seq + 1, Prev: d.prev, CapturedAt: time.Now().Format(time.RFC3339Nano), HLC: d.clock.Tick(),
 		Controller: record.Controller(d.Catalog.Controller), Jurisdiction: d.Catalog.Jurisdiction, Language: "it",
 		Touchpoint: "fair-milano-b12", AppVersion: "e2e-fake",
-		Notice:   record.NoticeRef{ID: n.ID, Version: n.Version, SHA256: n.SHA256},
-		Purposes: []record.Choice{{Purpose: pu.Code, DPV: pu.DPV, Granted: true, LegalBasis: pu.LegalBasis, RetentionDays: pu.RetentionDays}},
+		Notice:        record.NoticeRef{ID: n.ID, Version: n.Version, SHA256: n.SHA256},
+		Purposes:      []record.Choice{{Purpose: pu.Code, DPV: pu.DPV, Granted: true, LegalBasis: pu.LegalBasis, RetentionDays: pu.RetentionDays}},
 		PayloadSHA256: record.PayloadHash(pb), SignatureSHA256: record.SHA256Hex(pngBytes), Sealed: sealed,
 	}
 }

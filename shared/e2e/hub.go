@@ -30,7 +30,7 @@ type Hub struct {
 	http  *http.Client
 }
 
-var hubURLRE = regexp.MustCompile(`attesta-hub running url=(http://[0-9.:]+)`)
+var hubURLRE = regexp.MustCompile(`attesta-hub running"? url=(http://[0-9.:]+)`)
 
 // NewHub makes a hub data folder under tb.TempDir and starts the hub on a
 // free loopback port. Extra args go to 'attesta-hub run'.

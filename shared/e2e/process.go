@@ -208,19 +208,19 @@ func Eventually(tb testing.TB, timeout time.Duration, what string, cond func() (
 	}
 }
 
-// errorsOnce collects errors from concurrent workers.
-type errorsOnce struct {
+// errList collects errors from concurrent workers.
+type errList struct {
 	mu   sync.Mutex
 	errs []error
 }
 
-func (e *errorsOnce) add(err error) {
+func (e *errList) add(err error) {
 	e.mu.Lock()
 	e.errs = append(e.errs, err)
 	e.mu.Unlock()
 }
 
-func (e *errorsOnce) err() error {
+func (e *errList) err() error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	return errors.Join(e.errs...)

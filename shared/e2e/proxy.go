@@ -4,6 +4,7 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // Proxy is a real TCP proxy on loopback between a collector and a hub. It
@@ -18,12 +19,14 @@ type Proxy struct {
 	target string
 	down   bool
 	budget func() (up, down int64) // byte budgets of a new connection; <= 0 is unlimited
+	rate   int64                   // bytes per second towards the target per connection; 0 is unlimited
 	links  map[*link]struct{}
 	closed bool
 
-	accepted atomic.Int64
-	cuts     atomic.Int64
-	wg       sync.WaitGroup
+	accepted           atomic.Int64
+	cuts               atomic.Int64
+	bytesUp, bytesDown atomic.Int64 // bytes forwarded each way
+	wg                 sync.WaitGroup
 }
 
 // NewProxy listens on 127.0.0.1:0 and forwards to target (host:port).
@@ -71,6 +74,14 @@ func (p *Proxy) CutAfter(fn func() (up, down int64)) {
 	p.mu.Unlock()
 }
 
+// SetRate limits each new connection to bytesPerSec towards the target (0:
+// no limit), to stretch a sync out so a test can act in the middle of it.
+func (p *Proxy) SetRate(bytesPerSec int64) {
+	p.mu.Lock()
+	p.rate = bytesPerSec
+	p.mu.Unlock()
+}
+
 // CutAll closes every live connection abruptly and returns how many.
 func (p *Proxy) CutAll() int {
 	p.mu.Lock()
@@ -89,6 +100,9 @@ func (p *Proxy) CutAll() int {
 // cut (by CutAll, SetDown or a byte budget).
 func (p *Proxy) Accepted() int64 { return p.accepted.Load() }
 func (p *Proxy) Cuts() int64     { return p.cuts.Load() }
+
+// Bytes counts the bytes forwarded towards the target and back.
+func (p *Proxy) Bytes() (up, down int64) { return p.bytesUp.Load(), p.bytesDown.Load() }
 
 // Close stops listening, cuts everything and waits for the copiers.
 func (p *Proxy) Close() error {
@@ -110,7 +124,7 @@ func (p *Proxy) serve() {
 		}
 		p.accepted.Add(1)
 		p.mu.Lock()
-		down, closed, target, budget := p.down, p.closed, p.target, p.budget
+		down, closed, target, budget, rate := p.down, p.closed, p.target, p.budget, p.rate
 		p.mu.Unlock()
 		if down || closed {
 			c.Close()
@@ -121,11 +135,11 @@ func (p *Proxy) serve() {
 			up, dn = budget()
 		}
 		p.wg.Add(1)
-		go p.forward(c, target, up, dn)
+		go p.forward(c, target, up, dn, rate)
 	}
 }
 
-func (p *Proxy) forward(client net.Conn, target string, up, down int64) {
+func (p *Proxy) forward(client net.Conn, target string, up, down, rate int64) {
 	defer p.wg.Done()
 	server, err := net.Dial("tcp", target)
 	if err != nil {
@@ -144,8 +158,8 @@ func (p *Proxy) forward(client net.Conn, target string, up, down int64) {
 	p.mu.Unlock()
 	var wg sync.WaitGroup
 	wg.Add(2)
-	go func() { defer wg.Done(); l.pipe(server, client, up) }()
-	go func() { defer wg.Done(); l.pipe(client, server, down) }()
+	go func() { defer wg.Done(); l.pipe(server, client, up, rate, &p.bytesUp) }()
+	go func() { defer wg.Done(); l.pipe(client, server, down, 0, &p.bytesDown) }()
 	wg.Wait()
 	p.mu.Lock()
 	delete(p.links, l)
@@ -176,10 +190,17 @@ func (l *link) cut(injected bool) {
 }
 
 // pipe copies src to dst until either fails or budget bytes have passed
-// (budget <= 0: no limit), then takes the whole link down.
-func (l *link) pipe(dst, src net.Conn, budget int64) {
+// (budget <= 0: no limit), then takes the whole link down. With a rate it
+// copies at most that many bytes per second.
+func (l *link) pipe(dst, src net.Conn, budget, rate int64, count *atomic.Int64) {
 	buf := make([]byte, 32<<10)
+	start, sent := time.Now(), int64(0)
 	for {
+		if rate > 0 {
+			if ahead := time.Duration(sent*int64(time.Second)/rate) - time.Since(start); ahead > 0 {
+				time.Sleep(ahead)
+			}
+		}
 		want := len(buf)
 		if budget > 0 && int64(want) > budget {
 			want = int(budget)
@@ -190,6 +211,8 @@ func (l *link) pipe(dst, src net.Conn, budget int64) {
 				l.cut(false)
 				return
 			}
+			count.Add(int64(n))
+			sent += int64(n)
 			if budget > 0 {
 				budget -= int64(n)
 				if budget == 0 {

@@ -40,6 +40,9 @@ Usage:
 
 The data folder defaults to $ATTESTA_COLLECTOR_DATA, else
 /var/lib/attesta-collector as root, else ~/.local/share/attesta-collector.
+
+Testing aid: ATTESTA_CLOCK_OFFSET=DURATION (e.g. -72h) makes 'run' read a
+clock that far off the real one, as a kiosk with a wrong clock would.
 `
 
 func main() {
@@ -222,6 +225,14 @@ func runCmd(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	m.DataDir = *data
 	m.Logger = slog.New(slog.NewTextHandler(stderr, nil))
+	if v := os.Getenv("ATTESTA_CLOCK_OFFSET"); v != "" {
+		off, err := time.ParseDuration(v)
+		if err != nil {
+			return apperr.Errorf(apperr.EINVALID, "ATTESTA_CLOCK_OFFSET %q is not a duration such as -72h", v)
+		}
+		m.Now = func() time.Time { return time.Now().Add(off) }
+		m.Logger.Warn("device clock offset by ATTESTA_CLOCK_OFFSET (testing aid)", "offset", off)
+	}
 	if err := m.Run(ctx); err != nil {
 		m.Close()
 		return err
@@ -238,6 +249,7 @@ type Main struct {
 	Listen  string
 	Idle    time.Duration
 	Logger  *slog.Logger
+	Now     func() time.Time // the device clock
 
 	Outbox   *sqlite.Outbox
 	Identity *collector.Identity
@@ -250,7 +262,7 @@ type Main struct {
 
 // NewMain returns a Main with defaults.
 func NewMain() *Main {
-	return &Main{DataDir: defaultData(), Listen: "127.0.0.1:8701", Idle: 60 * time.Second, Logger: slog.Default()}
+	return &Main{DataDir: defaultData(), Listen: "127.0.0.1:8701", Idle: 60 * time.Second, Logger: slog.Default(), Now: time.Now}
 }
 
 // Run opens the outbox, starts the local server and the sync client.
@@ -260,22 +272,23 @@ func (m *Main) Run(ctx context.Context) error {
 		return err
 	}
 	m.Outbox = o
+	o.Now = m.Now
 	id, err := o.Identity(ctx)
 	if err != nil {
 		return err
 	}
 	m.Identity = id
-	clock := hlc.NewClock()
+	clock := &hlc.Clock{Now: m.Now}
 	last, err := o.LastHLC(ctx)
 	if err != nil {
 		return err
 	}
 	clock.Restore(last)
 	m.Client = ws.NewClient(o, id, clock)
-	m.Client.Logger = m.Logger
-	rec := &collector.Recorder{Identity: id, Clock: clock, Now: time.Now}
+	m.Client.Logger, m.Client.Now = m.Logger, m.Now
+	rec := &collector.Recorder{Identity: id, Clock: clock, Now: m.Now}
 	m.HTTP = chttp.NewServer(o, rec, m.Client)
-	m.HTTP.Addr, m.HTTP.Logger, m.HTTP.IdleSeconds = m.Listen, m.Logger, int(m.Idle/time.Second)
+	m.HTTP.Addr, m.HTTP.Logger, m.HTTP.IdleSeconds, m.HTTP.Now = m.Listen, m.Logger, int(m.Idle/time.Second), m.Now
 	if err := m.HTTP.Open(); err != nil {
 		return err
 	}
