@@ -94,6 +94,8 @@ func (c *Client) SyncNow() {
 // Run syncs until ctx ends, reconnecting with backoff after every failure.
 func (c *Client) Run(ctx context.Context) error {
 	b := c.NewBackOff()
+	var wait time.Duration
+	woken := false // the last wait was cut short by SyncNow
 	for {
 		healthy, err := c.session(ctx)
 		c.setState(func() {
@@ -110,21 +112,30 @@ func (c *Client) Run(ctx context.Context) error {
 		}
 		if healthy {
 			b.Reset()
+			woken = false
 		}
-		wait := b.NextBackOff()
+		// A dial made on request (a capture, "sync now") does not make the
+		// next wait longer: a busy kiosk with the hub down must not push its
+		// retries out to the maximum.
+		if !woken || wait == 0 {
+			wait = b.NextBackOff()
+		}
+		delay := wait
 		var ra *retryAfter
-		if errors.As(err, &ra) && ra.d > wait {
-			wait = ra.d
+		if errors.As(err, &ra) && ra.d > delay {
+			delay = ra.d
 		}
-		c.Logger.Warn("sync disconnected", "err", err, "retry_in", wait.Round(time.Millisecond))
-		t := time.NewTimer(wait)
+		c.Logger.Warn("sync disconnected", "err", err, "retry_in", delay.Round(time.Millisecond))
+		t := time.NewTimer(delay)
 		select {
 		case <-ctx.Done():
 			t.Stop()
 			return nil
 		case <-t.C:
+			woken = false
 		case <-c.syncNow:
 			t.Stop()
+			woken = true
 		}
 	}
 }

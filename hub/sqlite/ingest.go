@@ -155,7 +155,10 @@ func (s *Store) Ingest(ctx context.Context, deviceID string, batch []hub.Incomin
 			err := st["chainAt"].QueryRowContext(ctx, deviceID, env.Epoch, env.Seq-1).Scan(&prevID, &prevHash)
 			switch {
 			case errors.Is(err, sql.ErrNoRows):
-				flags = append(flags, hub.FlagGap)
+				// Missing, or quarantined: only a position nobody sent is a gap.
+				if env.Seq-1 > ss.through || inGaps(ss.gaps, env.Seq-1) {
+					flags = append(flags, hub.FlagGap)
+				}
 			case err != nil:
 				return nil, fmt.Errorf("read chain: %w", err)
 			case prevHash != env.Prev:
@@ -197,4 +200,13 @@ func (s *Store) Ingest(ctx context.Context, deviceID string, batch []hub.Incomin
 		return nil, fmt.Errorf("commit ingest: %w", err)
 	}
 	return res, nil
+}
+
+func inGaps(gaps []hub.Range, seq uint64) bool {
+	for _, g := range gaps {
+		if seq >= g.From && seq <= g.To {
+			return true
+		}
+	}
+	return false
 }

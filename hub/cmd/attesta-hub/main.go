@@ -119,14 +119,24 @@ func flags(name string) (*flag.FlagSet, *string) {
 	return fs, data
 }
 
+// parse parses flags wherever they stand among the positional arguments
+// ("device revoke ID --data D" and "device revoke --data D ID" alike).
 func parse(fs *flag.FlagSet, args []string) error {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
+	var positional []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return err
+			}
+			return apperr.Errorf(apperr.EINVALID, "%v", err)
 		}
-		return apperr.Errorf(apperr.EINVALID, "%v", err)
+		if fs.NArg() == 0 {
+			break
+		}
+		positional = append(positional, fs.Arg(0))
+		args = fs.Args()[1:]
 	}
-	return nil
+	return fs.Parse(append([]string{"--"}, positional...))
 }
 
 // openStore opens the hub database and loads the fixtures into a new one.
