@@ -27,6 +27,7 @@ import (
 	"github.com/attesta/attesta/shared/hlc"
 	"github.com/attesta/attesta/shared/record"
 	"github.com/attesta/attesta/shared/seal"
+	"github.com/attesta/attesta/shared/svc"
 	"github.com/attesta/attesta/shared/wire"
 )
 
@@ -36,6 +37,7 @@ Usage:
   attesta-collector enroll --hub URL --code CODE [--pin PIN] [--data DIR]
   attesta-collector run [--data DIR] [--listen ADDR] [--idle 60s]
   attesta-collector pin set PIN [--data DIR]
+  attesta-collector service install|uninstall|start|stop|restart|status [--data DIR] [--listen ADDR]
   attesta-collector version
 
 The data folder defaults to $ATTESTA_COLLECTOR_DATA, else
@@ -84,6 +86,8 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return enrollCmd(ctx, rest, stdout)
 	case "pin set":
 		return pinCmd(ctx, rest, stdout)
+	case "service":
+		return serviceCmd(rest, stdout)
 	case "version":
 		fmt.Fprintln(stdout, collector.Version)
 		return nil
@@ -234,7 +238,7 @@ func runCmd(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	m.DataDir = *data
-	m.Logger = slog.New(slog.NewTextHandler(stderr, nil))
+	m.Logger = svc.Logger(stderr)
 	if v := os.Getenv("ATTESTA_CLOCK_OFFSET"); v != "" {
 		off, err := time.ParseDuration(v)
 		if err != nil {
@@ -243,14 +247,45 @@ func runCmd(ctx context.Context, args []string, stderr io.Writer) error {
 		m.Now = func() time.Time { return time.Now().Add(off) }
 		m.Logger.Warn("device clock offset by ATTESTA_CLOCK_OFFSET (testing aid)", "offset", off)
 	}
-	if err := m.Run(ctx); err != nil {
-		m.Close()
+	serve := func(ctx context.Context) error {
+		if err := m.Run(ctx); err != nil {
+			m.Close()
+			return err
+		}
+		m.Logger.Info("attesta-collector running", "kiosk", m.HTTP.URL(), "hub", m.Identity.HubURL, "collector", m.Identity.CollectorID)
+		<-ctx.Done()
+		m.Logger.Info("shutting down")
+		return m.Close()
+	}
+	if svc.Interactive() {
+		return serve(ctx)
+	}
+	return program(m.DataDir, m.Listen, serve).RunManaged()
+}
+
+func program(data, listen string, run func(context.Context) error) *svc.Program {
+	if abs, err := filepath.Abs(data); err == nil {
+		data = abs
+	}
+	return &svc.Program{Name: "attesta-collector", DisplayName: "Attesta collector", Description: "Attesta kiosk daemon: captures consents offline and syncs them to the hub",
+		Arguments: []string{"run", "--data", data, "--listen", listen}, Run: run, StopTimeout: 20 * time.Second}
+}
+
+func serviceCmd(args []string, stdout io.Writer) error {
+	if len(args) == 0 {
+		return apperr.Errorf(apperr.EINVALID, "service needs an action: install, uninstall, start, stop, restart or status")
+	}
+	fs, data := flags("service " + args[0])
+	listen := fs.String("listen", "127.0.0.1:8701", "address the installed service listens on")
+	if err := parse(fs, args[1:]); err != nil {
 		return err
 	}
-	m.Logger.Info("attesta-collector running", "kiosk", m.HTTP.URL(), "hub", m.Identity.HubURL, "collector", m.Identity.CollectorID)
-	<-ctx.Done()
-	m.Logger.Info("shutting down")
-	return m.Close()
+	out, err := program(*data, *listen, nil).Control(args[0])
+	if err != nil {
+		return apperr.Errorf(apperr.EINVALID, "%v", err)
+	}
+	fmt.Fprintln(stdout, out)
+	return nil
 }
 
 // Main is the running collector, for main and for tests.

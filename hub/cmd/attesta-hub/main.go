@@ -26,6 +26,7 @@ import (
 	"github.com/attesta/attesta/hub/sqlite"
 	"github.com/attesta/attesta/hub/ws"
 	"github.com/attesta/attesta/shared/apperr"
+	"github.com/attesta/attesta/shared/svc"
 )
 
 const usage = `attesta-hub — the Attesta head-office daemon
@@ -36,6 +37,7 @@ Usage:
   attesta-hub token create --scope admin|read|check [--data DIR]
   attesta-hub touchpoint list [--data DIR]
   attesta-hub device list|revoke ID [--data DIR]
+  attesta-hub service install|uninstall|start|stop|restart|status [--data DIR] [--listen ADDR]
   attesta-hub version
 
 The data folder defaults to $ATTESTA_HUB_DATA, else /var/lib/attesta-hub as
@@ -91,6 +93,8 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return touchpointsCmd(ctx, rest, stdout)
 	case "device list", "device revoke":
 		return deviceCmd(ctx, cmd, rest, stdout)
+	case "service":
+		return serviceCmd(rest, stdout)
 	case "version":
 		fmt.Fprintln(stdout, hub.Version)
 		return nil
@@ -171,15 +175,46 @@ func runCmd(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	m.DataDir = *data
-	m.Logger = slog.New(slog.NewTextHandler(stderr, nil))
-	if err := m.Run(ctx); err != nil {
-		m.Close()
+	m.Logger = svc.Logger(stderr)
+	serve := func(ctx context.Context) error {
+		if err := m.Run(ctx); err != nil {
+			m.Close()
+			return err
+		}
+		m.Logger.Info("attesta-hub running", "url", m.HTTP.URL(), "data", m.DataDir, "version", hub.Version)
+		<-ctx.Done()
+		m.Logger.Info("shutting down")
+		return m.Close()
+	}
+	if svc.Interactive() {
+		return serve(ctx)
+	}
+	return program(m.DataDir, m.Listen, serve).RunManaged()
+}
+
+func program(data, listen string, run func(context.Context) error) *svc.Program {
+	if abs, err := filepath.Abs(data); err == nil {
+		data = abs
+	}
+	return &svc.Program{Name: "attesta-hub", DisplayName: "Attesta hub", Description: "Attesta consent hub: ingests and proves consents from collectors",
+		Arguments: []string{"run", "--data", data, "--listen", listen}, Run: run, StopTimeout: 20 * time.Second}
+}
+
+func serviceCmd(args []string, stdout io.Writer) error {
+	if len(args) == 0 {
+		return apperr.Errorf(apperr.EINVALID, "service needs an action: install, uninstall, start, stop, restart or status")
+	}
+	fs, data := flags("service " + args[0])
+	listen := fs.String("listen", ":8700", "address the installed service listens on")
+	if err := parse(fs, args[1:]); err != nil {
 		return err
 	}
-	m.Logger.Info("attesta-hub running", "url", m.HTTP.URL(), "data", m.DataDir, "version", hub.Version)
-	<-ctx.Done()
-	m.Logger.Info("shutting down")
-	return m.Close()
+	out, err := program(*data, *listen, nil).Control(args[0])
+	if err != nil {
+		return apperr.Errorf(apperr.EINVALID, "%v", err)
+	}
+	fmt.Fprintln(stdout, out)
+	return nil
 }
 
 // Main is the running hub, for main and for tests.
