@@ -28,6 +28,7 @@ type Keys struct {
 	SealPriv seal.PrivateKey
 	SignPub  ed25519.PublicKey
 	SignPriv ed25519.PrivateKey
+	Opener   *seal.Opener // opens payloads sealed to SealPub
 }
 
 // Scope is what an API token may do.

@@ -7,7 +7,6 @@ import (
 
 	"github.com/attesta/attesta/shared/apperr"
 	"github.com/attesta/attesta/shared/record"
-	"github.com/attesta/attesta/shared/seal"
 )
 
 // Record flags.
@@ -50,7 +49,7 @@ func (v *Verifier) Verify(s record.Signed) Incoming {
 		return reject(apperr.EINVALID, "device signature does not verify")
 	}
 	if len(env.Sealed) > 0 {
-		payload, err := seal.Open(&v.Keys.SealPub, &v.Keys.SealPriv, env.Sealed)
+		payload, err := v.Keys.Opener.Open(env.Sealed)
 		if err != nil {
 			return reject(apperr.EINVALID, "sealed payload cannot be opened with the hub key")
 		}

@@ -100,6 +100,9 @@ func (s *Store) Keys(ctx context.Context) (*hub.Keys, error) {
 	}
 	k.SealPub, k.SealPriv = seal.PublicKey(sp), seal.PrivateKey(spriv)
 	k.SignPub, k.SignPriv = ed25519.PublicKey(gp), ed25519.PrivateKey(gpriv)
+	if k.Opener, err = seal.NewOpener(&k.SealPub, &k.SealPriv); err != nil {
+		return nil, fmt.Errorf("hub keys: %w", err)
+	}
 	return &k, nil
 }
 

@@ -74,7 +74,7 @@ type Stats struct {
 func NewServer(store hub.SyncStore, keys *hub.Keys) *Server {
 	return &Server{
 		Store: store, Keys: keys, Logger: slog.Default(), Now: time.Now, Clock: &hlc.Clock{Now: time.Now, MaxOffset: time.Minute},
-		ReadLimit: 16 << 20, MaxBatch: 500, MaxBatchBytes: 8 << 20, Window: 4,
+		ReadLimit: 16 << 20, MaxBatch: 500, MaxBatchBytes: 8 << 20, Window: 8,
 		PingInterval: 20 * time.Second, ReadTimeout: 60 * time.Second, WriteTimeout: 15 * time.Second, HelloTimeout: 15 * time.Second,
 		SkewBound: 5 * time.Minute, MaxSessions: 2000, Workers: runtime.GOMAXPROCS(0),
 		sessions: map[string]*session{},
@@ -210,7 +210,7 @@ func (ss *session) run() error {
 	ss.conn.SetReadLimit(s.ReadLimit)
 	g, ctx := errgroup.WithContext(ss.ctx)
 	pushes := make(chan *wire.Push, s.Window)
-	verified := make(chan *verifiedBatch, 1)
+	verified := make(chan *verifiedBatch, s.Window)
 	writerDone := make(chan struct{})
 
 	g.Go(func() error { defer close(writerDone); return ss.writer(ctx) })

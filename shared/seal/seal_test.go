@@ -47,3 +47,61 @@ func TestParsePublicKey(t *testing.T) {
 		t.Fatal("short key accepted")
 	}
 }
+
+func TestOpenerMatchesOpen(t *testing.T) {
+	pub, priv, _ := seal.GenerateKey()
+	o, err := seal.NewOpener(pub, priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []int{0, 1, 600, 5000} {
+		msg := bytes.Repeat([]byte{'x'}, n)
+		box, _ := seal.Seal(pub, msg)
+		got, err := o.Open(box)
+		if err != nil || !bytes.Equal(got, msg) {
+			t.Fatalf("%d bytes: %v", n, err)
+		}
+		box[len(box)-1] ^= 1
+		if _, err := o.Open(box); err == nil {
+			t.Fatal("altered box opened")
+		}
+	}
+	if _, err := o.Open([]byte("short")); err == nil {
+		t.Fatal("short box opened")
+	}
+	otherPub, _, _ := seal.GenerateKey()
+	if _, err := seal.NewOpener(otherPub, priv); err == nil {
+		t.Fatal("mismatched key pair accepted")
+	}
+}
+
+func BenchmarkOpen(b *testing.B) {
+	pub, priv, _ := seal.GenerateKey()
+	box, _ := seal.Seal(pub, bytes.Repeat([]byte{'x'}, 600))
+	b.Run("nacl", func(b *testing.B) {
+		for b.Loop() {
+			seal.Open(pub, priv, box)
+		}
+	})
+	b.Run("opener", func(b *testing.B) {
+		o, _ := seal.NewOpener(pub, priv)
+		for b.Loop() {
+			o.Open(box)
+		}
+	})
+}
+
+func FuzzOpen(f *testing.F) {
+	pub, priv, _ := seal.GenerateKey()
+	o, _ := seal.NewOpener(pub, priv)
+	good, _ := seal.Seal(pub, []byte("hello"))
+	f.Add(good)
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		a, errA := o.Open(b)
+		c, errC := seal.Open(pub, priv, b)
+		if (errA == nil) != (errC == nil) || !bytes.Equal(a, c) {
+			t.Fatalf("opener and nacl disagree: %v %v", errA, errC)
+		}
+	})
+}
