@@ -124,26 +124,6 @@ func (s *Server) guard(h http.Handler) http.Handler {
 	})
 }
 
-func status(code string) int {
-	switch code {
-	case apperr.EINVALID:
-		return http.StatusBadRequest
-	case apperr.EUNAUTHORIZED:
-		return http.StatusUnauthorized
-	case apperr.EFORBIDDEN:
-		return http.StatusForbidden
-	case apperr.ENOTFOUND:
-		return http.StatusNotFound
-	case apperr.ECONFLICT:
-		return http.StatusConflict
-	case apperr.ETOOLARGE:
-		return http.StatusRequestEntityTooLarge
-	case apperr.EUNAVAILABLE:
-		return http.StatusServiceUnavailable
-	}
-	return http.StatusInternalServerError
-}
-
 func writeJSON(w http.ResponseWriter, code int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code)
@@ -161,7 +141,7 @@ func writeError(w http.ResponseWriter, log *slog.Logger, r *http.Request, err er
 	if code == apperr.EINTERNAL {
 		log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 	}
-	writeJSON(w, status(code), map[string]any{"error": body})
+	writeJSON(w, apperr.HTTPStatus(code), map[string]any{"error": body})
 }
 
 // publicURL is where visitors' phones reach the hub's public pages.

@@ -97,29 +97,6 @@ func (s *Server) recoverer(h http.Handler) http.Handler {
 	})
 }
 
-// Status maps an application error code to an HTTP status.
-func Status(code string) int {
-	switch code {
-	case apperr.EINVALID:
-		return http.StatusBadRequest
-	case apperr.EUNAUTHORIZED:
-		return http.StatusUnauthorized
-	case apperr.EFORBIDDEN:
-		return http.StatusForbidden
-	case apperr.ENOTFOUND:
-		return http.StatusNotFound
-	case apperr.ECONFLICT:
-		return http.StatusConflict
-	case apperr.EGONE:
-		return http.StatusGone
-	case apperr.ETOOLARGE:
-		return http.StatusRequestEntityTooLarge
-	case apperr.EUNAVAILABLE:
-		return http.StatusServiceUnavailable
-	}
-	return http.StatusInternalServerError
-}
-
 // Error writes err as JSON; internal errors are logged in full and shown as "internal error".
 func Error(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
 	code := apperr.Code(err)
@@ -129,7 +106,7 @@ func Error(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) 
 	if code == apperr.EUNAUTHORIZED {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="attesta"`)
 	}
-	writeJSON(w, Status(code), map[string]any{"error": map[string]string{"code": code, "message": apperr.Message(err)}})
+	writeJSON(w, apperr.HTTPStatus(code), map[string]any{"error": map[string]string{"code": code, "message": apperr.Message(err)}})
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -104,13 +104,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	dev, err := s.Store.DeviceByToken(r.Context(), token)
 	if err != nil {
 		s.Stats.AuthFailures.Add(1)
-		status := http.StatusInternalServerError
-		switch apperr.Code(err) {
-		case apperr.EUNAUTHORIZED:
-			status = http.StatusUnauthorized
-		case apperr.EFORBIDDEN:
-			status = http.StatusForbidden
-		default:
+		status := apperr.HTTPStatus(apperr.Code(err))
+		if status == http.StatusInternalServerError {
 			s.Logger.Error("sync auth", "err", err)
 		}
 		s.Logger.Warn("sync refused", "remote", r.RemoteAddr, "reason", apperr.Message(err))

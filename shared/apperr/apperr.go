@@ -6,6 +6,7 @@ package apperr
 import (
 	"errors"
 	"fmt"
+	"net/http"
 )
 
 // Codes. HTTP statuses and wire codes map from these in one place each.
@@ -62,4 +63,27 @@ func Message(err error) string {
 	default:
 		return "internal error"
 	}
+}
+
+// HTTPStatus is the HTTP status for a code: the one place the mapping lives.
+func HTTPStatus(code string) int {
+	switch code {
+	case EINVALID:
+		return http.StatusBadRequest
+	case EUNAUTHORIZED:
+		return http.StatusUnauthorized
+	case EFORBIDDEN:
+		return http.StatusForbidden
+	case ENOTFOUND:
+		return http.StatusNotFound
+	case ECONFLICT:
+		return http.StatusConflict
+	case EGONE:
+		return http.StatusGone
+	case ETOOLARGE:
+		return http.StatusRequestEntityTooLarge
+	case EUNAVAILABLE:
+		return http.StatusServiceUnavailable
+	}
+	return http.StatusInternalServerError
 }

@@ -24,6 +24,7 @@ import (
 	"github.com/attesta/attesta/collector/sqlite"
 	"github.com/attesta/attesta/collector/ws"
 	"github.com/attesta/attesta/shared/apperr"
+	"github.com/attesta/attesta/shared/cli"
 	"github.com/attesta/attesta/shared/hlc"
 	"github.com/attesta/attesta/shared/record"
 	"github.com/attesta/attesta/shared/seal"
@@ -52,20 +53,9 @@ func main() {
 	defer stop()
 	if err := Run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
 		if !errors.Is(err, flag.ErrHelp) {
-			msg := apperr.Message(err)
-			if apperr.Code(err) == apperr.EINTERNAL {
-				msg = err.Error()
-			}
-			fmt.Fprintln(os.Stderr, "attesta-collector:", msg)
+			fmt.Fprintln(os.Stderr, "attesta-collector:", cli.Message(err))
 		}
-		code := 3
-		switch apperr.Code(err) {
-		case apperr.EINVALID:
-			code = 2
-		case apperr.EINTERNAL:
-			code = 1
-		}
-		os.Exit(code)
+		os.Exit(cli.ExitCode(err))
 	}
 }
 
@@ -115,26 +105,6 @@ func flags(name string) (*flag.FlagSet, *string) {
 	return fs, fs.String("data", defaultData(), "data folder")
 }
 
-// parse parses flags wherever they stand among the positional arguments
-// ("device revoke ID --data D" and "device revoke --data D ID" alike).
-func parse(fs *flag.FlagSet, args []string) error {
-	var positional []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				return err
-			}
-			return apperr.Errorf(apperr.EINVALID, "%v", err)
-		}
-		if fs.NArg() == 0 {
-			break
-		}
-		positional = append(positional, fs.Arg(0))
-		args = fs.Args()[1:]
-	}
-	return fs.Parse(append([]string{"--"}, positional...))
-}
-
 func dbPath(data string) string { return filepath.Join(data, "collector.db") }
 
 func enrollCmd(ctx context.Context, args []string, stdout io.Writer) error {
@@ -142,7 +112,7 @@ func enrollCmd(ctx context.Context, args []string, stdout io.Writer) error {
 	hubURL := fs.String("hub", "", "the hub's URL, e.g. https://hub.example.com")
 	code := fs.String("code", "", "the one-time code from 'attesta-hub enroll' (or the attesta://enroll link in its QR code)")
 	pin := fs.String("pin", "", "operator screen PIN (4 to 12 digits)")
-	if err := parse(fs, args); err != nil {
+	if err := cli.Parse(fs, args); err != nil {
 		return err
 	}
 	if strings.HasPrefix(*code, "attesta://enroll?") {
@@ -211,7 +181,7 @@ func validPIN(p string) bool {
 
 func pinCmd(ctx context.Context, args []string, stdout io.Writer) error {
 	fs, data := flags("pin set")
-	if err := parse(fs, args); err != nil {
+	if err := cli.Parse(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() != 1 || !validPIN(fs.Arg(0)) {
@@ -234,7 +204,7 @@ func runCmd(ctx context.Context, args []string, stderr io.Writer) error {
 	m := NewMain()
 	fs.StringVar(&m.Listen, "listen", m.Listen, "address for the kiosk UI and local API (keep it on localhost)")
 	fs.DurationVar(&m.Idle, "idle", m.Idle, "idle time after which the kiosk clears the form")
-	if err := parse(fs, args); err != nil {
+	if err := cli.Parse(fs, args); err != nil {
 		return err
 	}
 	m.DataDir = *data
@@ -277,7 +247,7 @@ func serviceCmd(args []string, stdout io.Writer) error {
 	}
 	fs, data := flags("service " + args[0])
 	listen := fs.String("listen", "127.0.0.1:8701", "address the installed service listens on")
-	if err := parse(fs, args[1:]); err != nil {
+	if err := cli.Parse(fs, args[1:]); err != nil {
 		return err
 	}
 	out, err := program(*data, *listen, nil).Control(args[0])

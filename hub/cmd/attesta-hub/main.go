@@ -26,6 +26,7 @@ import (
 	"github.com/attesta/attesta/hub/sqlite"
 	"github.com/attesta/attesta/hub/ws"
 	"github.com/attesta/attesta/shared/apperr"
+	"github.com/attesta/attesta/shared/cli"
 	"github.com/attesta/attesta/shared/svc"
 )
 
@@ -49,27 +50,10 @@ func main() {
 	defer stop()
 	if err := Run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
 		if !errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintln(os.Stderr, "attesta-hub:", message(err))
+			fmt.Fprintln(os.Stderr, "attesta-hub:", cli.Message(err))
 		}
-		os.Exit(exitCode(err))
+		os.Exit(cli.ExitCode(err))
 	}
-}
-
-func message(err error) string {
-	if apperr.Code(err) == apperr.EINTERNAL {
-		return err.Error()
-	}
-	return apperr.Message(err)
-}
-
-func exitCode(err error) int {
-	switch apperr.Code(err) {
-	case apperr.EINVALID:
-		return 2
-	case apperr.EINTERNAL:
-		return 1
-	}
-	return 3
 }
 
 // Run dispatches a command line.
@@ -123,26 +107,6 @@ func flags(name string) (*flag.FlagSet, *string) {
 	return fs, data
 }
 
-// parse parses flags wherever they stand among the positional arguments
-// ("device revoke ID --data D" and "device revoke --data D ID" alike).
-func parse(fs *flag.FlagSet, args []string) error {
-	var positional []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				return err
-			}
-			return apperr.Errorf(apperr.EINVALID, "%v", err)
-		}
-		if fs.NArg() == 0 {
-			break
-		}
-		positional = append(positional, fs.Arg(0))
-		args = fs.Args()[1:]
-	}
-	return fs.Parse(append([]string{"--"}, positional...))
-}
-
 // openStore opens the hub database and loads the fixtures into a new one.
 func openStore(ctx context.Context, data string) (*sqlite.Store, error) {
 	st, err := sqlite.Open(ctx, filepath.Join(data, "hub.db"))
@@ -171,7 +135,7 @@ func runCmd(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.StringVar(&m.Listen, "listen", m.Listen, "address to listen on")
 	fs.StringVar(&m.PublicURL, "public-url", m.PublicURL, "base URL visitors' phones can reach (notice and receipt pages); default: the URL collectors enrolled with")
 	fs.DurationVar(&m.SkewBound, "skew-bound", m.SkewBound, "device clocks off by more than this are flagged clock_suspect")
-	if err := parse(fs, args); err != nil {
+	if err := cli.Parse(fs, args); err != nil {
 		return err
 	}
 	m.DataDir = *data
@@ -206,7 +170,7 @@ func serviceCmd(args []string, stdout io.Writer) error {
 	}
 	fs, data := flags("service " + args[0])
 	listen := fs.String("listen", ":8700", "address the installed service listens on")
-	if err := parse(fs, args[1:]); err != nil {
+	if err := cli.Parse(fs, args[1:]); err != nil {
 		return err
 	}
 	out, err := program(*data, *listen, nil).Control(args[0])
@@ -276,7 +240,7 @@ func enrollCmd(ctx context.Context, args []string, stdout io.Writer) error {
 	ttl := fs.Duration("ttl", 24*time.Hour, "how long the code is valid")
 	hubURL := fs.String("hub-url", "", "the hub URL the collector will use, shown in the QR code (default http://<host>:8700)")
 	asJSON := fs.Bool("json", false, `print {"code","expires_at"} only`)
-	if err := parse(fs, args); err != nil {
+	if err := cli.Parse(fs, args); err != nil {
 		return err
 	}
 	if *tp == "" {
@@ -314,7 +278,7 @@ func enrollCmd(ctx context.Context, args []string, stdout io.Writer) error {
 func tokenCmd(ctx context.Context, args []string, stdout io.Writer) error {
 	fs, data := flags("token create")
 	scope := fs.String("scope", "", "admin, read or check")
-	if err := parse(fs, args); err != nil {
+	if err := cli.Parse(fs, args); err != nil {
 		return err
 	}
 	st, err := openStore(ctx, *data)
@@ -332,7 +296,7 @@ func tokenCmd(ctx context.Context, args []string, stdout io.Writer) error {
 
 func touchpointsCmd(ctx context.Context, args []string, stdout io.Writer) error {
 	fs, data := flags("touchpoint list")
-	if err := parse(fs, args); err != nil {
+	if err := cli.Parse(fs, args); err != nil {
 		return err
 	}
 	st, err := openStore(ctx, *data)
@@ -353,7 +317,7 @@ func touchpointsCmd(ctx context.Context, args []string, stdout io.Writer) error 
 
 func deviceCmd(ctx context.Context, cmd string, args []string, stdout io.Writer) error {
 	fs, data := flags(cmd)
-	if err := parse(fs, args); err != nil {
+	if err := cli.Parse(fs, args); err != nil {
 		return err
 	}
 	st, err := openStore(ctx, *data)
