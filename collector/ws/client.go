@@ -238,6 +238,9 @@ func (c *Client) session(ctx context.Context) (healthy bool, err error) {
 	if err := c.resume(ctx, w.Positions); err != nil {
 		return false, err
 	}
+	if err := c.applyPublicURL(ctx, w.PublicURL); err != nil {
+		return false, err
+	}
 	c.setState(func() { c.connected, c.lastErr = true, "" })
 	c.Logger.Info("sync connected", "hub", c.Identity.HubURL, "clock_offset_ms", w.ClockOffsetMS)
 
@@ -306,6 +309,21 @@ func (c *Client) hello(ctx context.Context, conn *websocket.Conn) error {
 	}
 	conn.SetWriteDeadline(time.Now().Add(c.WriteTimeout))
 	return conn.WriteMessage(websocket.TextMessage, b)
+}
+
+// applyPublicURL keeps the kiosk's QR codes pointing where the hub says
+// visitors' phones reach it.
+func (c *Client) applyPublicURL(ctx context.Context, u string) error {
+	if u == "" {
+		return nil
+	}
+	cat, err := c.Outbox.Catalog(ctx)
+	if err != nil || cat.PublicURL == u {
+		return err
+	}
+	cat.PublicURL = u
+	c.Logger.Info("hub public URL changed", "public_url", u)
+	return c.Outbox.ApplyCatalog(ctx, cat)
 }
 
 // resume reconciles the outbox with how far the hub has committed.

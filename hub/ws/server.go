@@ -402,7 +402,7 @@ func (ss *session) hello(ctx context.Context, h *wire.Hello) error {
 	ss.log().Info("sync session", "pending", h.Pending, "clock_offset_ms", ss.offset, "app_version", h.AppVersion)
 	if err := ss.send(ctx, &wire.Frame{Type: wire.TWelcome, Welcome: &wire.Welcome{
 		HubTime: now.UTC().Format(time.RFC3339Nano), HLC: s.Clock.Tick(), ClockOffsetMS: ss.offset, Positions: pos,
-		ConfigSeq: cat.Seq, MaxBatch: s.MaxBatch, MaxBatchBytes: s.MaxBatchBytes, Window: s.Window,
+		ConfigSeq: cat.Seq, MaxBatch: s.MaxBatch, MaxBatchBytes: s.MaxBatchBytes, Window: s.Window, PublicURL: s.PublicURL,
 	}}); err != nil {
 		return err
 	}

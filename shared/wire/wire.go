@@ -84,9 +84,10 @@ type Welcome struct {
 	ClockOffsetMS int64         `json:"clock_offset_ms"` // device minus hub, as measured at hello
 	Positions     []Position    `json:"positions"`
 	ConfigSeq     int64         `json:"config_seq"`
-	MaxBatch      int           `json:"max_batch"`       // records per push
-	MaxBatchBytes int           `json:"max_batch_bytes"` // encoded bytes per push
-	Window        int           `json:"window"`          // pushes in flight
+	MaxBatch      int           `json:"max_batch"`            // records per push
+	MaxBatchBytes int           `json:"max_batch_bytes"`      // encoded bytes per push
+	Window        int           `json:"window"`               // pushes in flight
+	PublicURL     string        `json:"public_url,omitempty"` // the hub's public base URL when set, so a change reaches kiosks without a new config
 }
 
 // Push carries a batch of records, in seq order within each epoch.
