@@ -144,6 +144,16 @@ func writeError(w http.ResponseWriter, log *slog.Logger, r *http.Request, err er
 	writeJSON(w, apperr.HTTPStatus(code), map[string]any{"error": body})
 }
 
+// current reads the enrolled identity and the applied catalog.
+func (s *Server) current(ctx context.Context) (*collector.Identity, *catalog.Catalog, error) {
+	id, err := s.Outbox.Identity(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	cat, err := s.Outbox.Catalog(ctx)
+	return id, cat, err
+}
+
 // publicURL is where visitors' phones reach the hub's public pages.
 func (s *Server) publicURL(id *collector.Identity, cat *catalog.Catalog) string {
 	if cat.PublicURL != "" {
@@ -159,12 +169,7 @@ func NoticeURL(base string, n catalog.Notice) string {
 
 func (s *Server) config(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	id, err := s.Outbox.Identity(ctx)
-	if err != nil {
-		writeError(w, s.Logger, r, err)
-		return
-	}
-	cat, err := s.Outbox.Catalog(ctx)
+	id, cat, err := s.current(ctx)
 	if err != nil {
 		writeError(w, s.Logger, r, err)
 		return
@@ -216,12 +221,7 @@ func (s *Server) capture(w http.ResponseWriter, r *http.Request) {
 		writeError(w, s.Logger, r, apperr.Errorf(apperr.EINVALID, "malformed JSON: %v", err))
 		return
 	}
-	id, err := s.Outbox.Identity(ctx)
-	if err != nil {
-		writeError(w, s.Logger, r, err)
-		return
-	}
-	cat, err := s.Outbox.Catalog(ctx)
+	id, cat, err := s.current(ctx)
 	if err != nil {
 		writeError(w, s.Logger, r, err)
 		return
@@ -381,12 +381,7 @@ func (s *Server) noticeQR(w http.ResponseWriter, r *http.Request) {
 		writeError(w, s.Logger, r, apperr.Errorf(apperr.EINVALID, "version must be a number"))
 		return
 	}
-	id, err := s.Outbox.Identity(ctx)
-	if err != nil {
-		writeError(w, s.Logger, r, err)
-		return
-	}
-	cat, err := s.Outbox.Catalog(ctx)
+	id, cat, err := s.current(ctx)
 	if err != nil {
 		writeError(w, s.Logger, r, err)
 		return
