@@ -180,7 +180,7 @@ func testQRCodesAndReceipt(t *testing.T, s *stack) {
 
 	// Withdrawing is one tap.
 	phone.do(chromedp.Tap(testid("withdraw-sms")))
-	phone.waitJS("the withdrawal to be confirmed", `location.search.includes("done=1") && !document.querySelector('[data-testid="withdraw-sms"]')`)
+	phone.waitJS("the withdrawal to be confirmed", `location.search.includes("done=1") && document.readyState === "complete" && document.querySelector('[data-testid="receipt-purpose-sms"]') && !document.querySelector('[data-testid="withdraw-sms"]')`)
 	if row := phone.text("receipt-purpose-sms"); !strings.Contains(row, "Withdrawn") {
 		t.Errorf("receipt row for sms after withdrawing: %q", row)
 	}
