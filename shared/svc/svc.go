@@ -70,6 +70,15 @@ func (p *Program) Stop(service.Service) error {
 	}
 }
 
+// Serve runs the program until ctx ends when started from a terminal, or
+// under the service manager until it says stop.
+func (p *Program) Serve(ctx context.Context) error {
+	if Interactive() {
+		return p.Run(ctx)
+	}
+	return p.RunManaged()
+}
+
 // RunManaged runs the program under the service manager until it says stop.
 func (p *Program) RunManaged() error {
 	s, err := p.service()

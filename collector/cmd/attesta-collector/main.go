@@ -227,10 +227,7 @@ func runCmd(ctx context.Context, args []string, stderr io.Writer) error {
 		m.Logger.Info("shutting down")
 		return m.Close()
 	}
-	if svc.Interactive() {
-		return serve(ctx)
-	}
-	return program(m.DataDir, m.Listen, serve).RunManaged()
+	return program(m.DataDir, m.Listen, serve).Serve(ctx)
 }
 
 func program(data, listen string, run func(context.Context) error) *svc.Program {
