@@ -125,6 +125,7 @@ type Incoming struct {
 	Env         *record.Envelope // nil when the envelope could not be decoded
 	Hash        string           // hex SHA-256 of the envelope bytes
 	Payload     []byte           // the opened personal payload (JSON)
+	Subject     *record.Subject  // the person in Payload
 	Reject      *Rejection       // set when the record goes to quarantine
 	ReceivedAt  time.Time
 	CorrectedAt time.Time // device time minus the measured clock offset
@@ -189,6 +190,7 @@ type Enrolled struct {
 type Store interface {
 	SyncStore
 	NoticeStore
+	SubjectStore
 	Keys(ctx context.Context) (*Keys, error)
 	Authenticate(ctx context.Context, token string) (Scope, error)
 	Enroll(ctx context.Context, code string, signKey ed25519.PublicKey, appVersion, host string) (*Enrolled, error)

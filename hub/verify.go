@@ -63,7 +63,7 @@ func (v *Verifier) Verify(s record.Signed) Incoming {
 		if env.SignatureSHA256 != "" && (p.Signature == nil || record.SHA256Hex(p.Signature.PNG) != env.SignatureSHA256) {
 			return reject(apperr.EINVALID, "signature image does not match signature_sha256")
 		}
-		in.Payload = payload
+		in.Payload, in.Subject = payload, &p.Subject
 		if p.Receipt != "" {
 			in.ReceiptHash = record.SHA256Hex([]byte(p.Receipt))
 		}

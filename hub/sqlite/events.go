@@ -13,11 +13,18 @@ import (
 // Events returns up to limit events after cursor, oldest first, with their
 // opened personal fields.
 func (s *Store) Events(ctx context.Context, after int64, limit int) ([]hub.Event, error) {
-	rows, err := s.db.R.QueryContext(ctx, `SELECT e.cursor, e.envelope, e.sig, e.payload, e.received_at, e.corrected_at,
-		e.clock_offset_ms, e.flags, e.hash FROM events e WHERE e.cursor > ? ORDER BY e.cursor LIMIT ?`, after, limit)
+	rows, err := s.db.R.QueryContext(ctx, `SELECT `+eventColumns+` FROM events e WHERE e.cursor > ? ORDER BY e.cursor LIMIT ?`, after, limit)
 	if err != nil {
 		return nil, fmt.Errorf("list events: %w", err)
 	}
+	return scanEvents(rows, nil)
+}
+
+const eventColumns = `e.cursor, e.envelope, e.sig, e.payload, e.received_at, e.corrected_at, e.clock_offset_ms, e.flags, e.hash`
+
+// scanEvents reads rows of eventColumns; each opened payload also goes to
+// withPayload when it is not nil.
+func scanEvents(rows *sql.Rows, withPayload func(*hub.Event, *record.Payload)) ([]hub.Event, error) {
 	defer rows.Close()
 	var out []hub.Event
 	for rows.Next() {
@@ -43,6 +50,9 @@ func (s *Store) Events(ctx context.Context, after int64, limit int) ([]hub.Event
 				return nil, fmt.Errorf("stored payload %d: %w", ev.Cursor, err)
 			}
 			ev.Subject = &p.Subject
+			if withPayload != nil {
+				withPayload(&ev, p)
+			}
 		}
 		out = append(out, ev)
 	}

@@ -6,9 +6,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/attesta/attesta/hub"
+	"github.com/attesta/attesta/shared/record"
 	"github.com/attesta/attesta/shared/wire"
 )
 
@@ -51,6 +53,20 @@ func (s *Store) Ingest(ctx context.Context, deviceID string, batch []hub.Incomin
 		}
 		defer p.Close()
 		st[name] = p
+	}
+
+	var rec *reconciler
+	if s.Reconcile {
+		cat, err := s.Catalog(ctx)
+		if err != nil {
+			return nil, err
+		}
+		r, done, err := newReconciler(ctx, tx, cat, s.now())
+		if err != nil {
+			return nil, err
+		}
+		defer done()
+		rec = r
 	}
 
 	streams := map[string]*streamState{}
@@ -173,6 +189,17 @@ func (s *Store) Ingest(ctx context.Context, deviceID string, batch []hub.Incomin
 			in.Signed.Sig, in.Hash, payload, env.CapturedAt, env.HLC.String(), received, hub.FormatTime(in.CorrectedAt),
 			in.OffsetMS, strings.Join(flags, ","), in.Countersig); err != nil {
 			return nil, fmt.Errorf("insert event: %w", err)
+		}
+		if rec != nil {
+			subject := in.Subject
+			if subject == nil && in.Payload != nil {
+				if p, err := record.DecodePayload(in.Payload); err == nil {
+					subject = &p.Subject
+				}
+			}
+			if err := rec.apply(env, subject, in.CorrectedAt, slices.Contains(flags, hub.FlagClockSuspect)); err != nil {
+				return nil, fmt.Errorf("reconcile %s: %w", env.ID, err)
+			}
 		}
 		if in.ReceiptHash != "" {
 			if _, err := st["receipt"].ExecContext(ctx, in.ReceiptHash, env.ID); err != nil {

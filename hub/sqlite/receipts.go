@@ -156,52 +156,71 @@ func (s *Store) Withdraw(ctx context.Context, token string, purposes []string, c
 	if len(choices) == 0 {
 		return nil, apperr.Errorf(apperr.EINVALID, "choose at least one purpose to withdraw")
 	}
-	if err := s.appendHubEvent(ctx, record.Envelope{Kind: record.Withdrawn, Touchpoint: channel, Language: r.Language,
+	if _, err := s.appendHubEvents(ctx, []record.Envelope{{Kind: record.Withdrawn, Touchpoint: channel, Language: r.Language,
 		Controller: record.Controller(cat.Controller), Jurisdiction: cat.Jurisdiction, Purposes: choices, Ref: r.ConsentID,
-		Notice: record.NoticeRef{ID: r.Notice.ID, Version: r.Notice.Version, SHA256: r.Notice.SHA256}}); err != nil {
+		Notice: record.NoticeRef{ID: r.Notice.ID, Version: r.Notice.Version, SHA256: r.Notice.SHA256}}}); err != nil {
 		return nil, err
 	}
 	return s.Receipt(ctx, token)
 }
 
-// appendHubEvent signs env as the hub and stores it in the hub's own chain.
-func (s *Store) appendHubEvent(ctx context.Context, env record.Envelope) error {
+// appendHubEvents signs envs as the hub and stores them in the hub's own
+// chain, reconciled, in one transaction. It returns their ids.
+func (s *Store) appendHubEvents(ctx context.Context, envs []record.Envelope) ([]string, error) {
 	keys, err := s.Keys(ctx)
 	if err != nil {
-		return err
+		return nil, err
+	}
+	cat, err := s.Catalog(ctx)
+	if err != nil {
+		return nil, err
 	}
 	tx, err := s.db.W.BeginTx(ctx, nil)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer tx.Rollback()
+	rec, done, err := newReconciler(ctx, tx, cat, s.now())
+	if err != nil {
+		return nil, err
+	}
+	defer done()
 	var seq uint64
 	var prev string
 	err = tx.QueryRowContext(ctx, `SELECT seq, hash FROM chain WHERE collector = ? AND epoch = ? ORDER BY seq DESC LIMIT 1`, HubCollector, HubCollector).Scan(&seq, &prev)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
-		return err
+		return nil, err
 	}
-	id, err := uuid.NewV7()
-	if err != nil {
-		return err
+	var ids []string
+	for _, env := range envs {
+		id, err := uuid.NewV7()
+		if err != nil {
+			return nil, err
+		}
+		now := s.Now().UTC()
+		seq++
+		env.Schema, env.ID, env.Collector, env.Epoch, env.Seq, env.Prev = record.Schema, id.String(), HubCollector, HubCollector, seq, prev
+		env.CapturedAt, env.HLC, env.AppVersion = now.Format(time.RFC3339Nano), hlc.New(now.UnixMilli(), 0), "hub/"+hub.Version
+		signed, err := record.Sign(&env, keys.SignPriv)
+		if err != nil {
+			return nil, err
+		}
+		hash, at := signed.HashHex(), hub.FormatTime(now)
+		if _, err := tx.ExecContext(ctx, `INSERT INTO chain (collector, epoch, seq, event_id, hash) VALUES (?, ?, ?, ?, ?)`,
+			HubCollector, HubCollector, env.Seq, env.ID, hash); err != nil {
+			return nil, fmt.Errorf("hub chain: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO events (id, collector, epoch, seq, kind, envelope, sig, hash, captured_at, hlc,
+			received_at, corrected_at, clock_offset_ms, flags, countersig) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, '', ?)`,
+			env.ID, HubCollector, HubCollector, env.Seq, string(env.Kind), []byte(signed.Envelope), signed.Sig, hash, env.CapturedAt,
+			env.HLC.String(), at, at, record.Countersign(keys.SignPriv, hash, at)); err != nil {
+			return nil, fmt.Errorf("hub event: %w", err)
+		}
+		if err := rec.apply(&env, nil, now, false); err != nil {
+			return nil, err
+		}
+		prev = hash
+		ids = append(ids, env.ID)
 	}
-	now := s.Now().UTC()
-	env.Schema, env.ID, env.Collector, env.Epoch, env.Seq, env.Prev = record.Schema, id.String(), HubCollector, HubCollector, seq+1, prev
-	env.CapturedAt, env.HLC, env.AppVersion = now.Format(time.RFC3339Nano), hlc.New(now.UnixMilli(), 0), "hub/"+hub.Version
-	signed, err := record.Sign(&env, keys.SignPriv)
-	if err != nil {
-		return err
-	}
-	hash, at := signed.HashHex(), hub.FormatTime(now)
-	if _, err := tx.ExecContext(ctx, `INSERT INTO chain (collector, epoch, seq, event_id, hash) VALUES (?, ?, ?, ?, ?)`,
-		HubCollector, HubCollector, env.Seq, env.ID, hash); err != nil {
-		return fmt.Errorf("hub chain: %w", err)
-	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO events (id, collector, epoch, seq, kind, envelope, sig, hash, captured_at, hlc,
-		received_at, corrected_at, clock_offset_ms, flags, countersig) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, '', ?)`,
-		env.ID, HubCollector, HubCollector, env.Seq, string(env.Kind), []byte(signed.Envelope), signed.Sig, hash, env.CapturedAt,
-		env.HLC.String(), at, at, record.Countersign(keys.SignPriv, hash, at)); err != nil {
-		return fmt.Errorf("hub event: %w", err)
-	}
-	return tx.Commit()
+	return ids, tx.Commit()
 }

@@ -1,0 +1,414 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/attesta/attesta/hub"
+	"github.com/attesta/attesta/shared/catalog"
+	"github.com/attesta/attesta/shared/record"
+)
+
+// reconciler links events to subjects and keeps consent_state in step with
+// facts, inside the transaction that stores the events: a record the hub
+// has acknowledged is already part of every answer.
+type reconciler struct {
+	ctx context.Context
+	tx  *sql.Tx
+	st  map[string]*sql.Stmt
+	cat *catalog.Catalog
+	now string
+}
+
+var reconcileSQL = map[string]string{
+	"ident":        `SELECT i.subject_id, s.root FROM identifiers i JOIN subjects s ON s.id = i.subject_id WHERE i.kind = ? AND i.value = ?`,
+	"identPut":     `INSERT INTO identifiers (kind, value, subject_id, folded, event_id) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+	"subjectPut":   `INSERT INTO subjects (id, root, created_at, name_gk, name_fk, full_name) VALUES (?, ?, ?, ?, ?, ?)`,
+	"eventSubject": `SELECT se.subject_id, s.root FROM subject_events se JOIN subjects s ON s.id = se.subject_id WHERE se.event_id = ?`,
+	"linkEvent":    `INSERT INTO subject_events (event_id, subject_id) VALUES (?, ?) ON CONFLICT DO NOTHING`,
+	"factPut": `INSERT INTO facts (subject_id, purpose, event_id, kind, effect, at, hlc, collector, seq, suspect, retention_days, touchpoint)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+	"state": `SELECT effect, event_id, at, suspect, retention_days, last_at, last_hlc, last_collector, last_seq, last_event
+		FROM consent_state WHERE subject_id = ? AND purpose = ?`,
+	"statePut": `INSERT INTO consent_state (subject_id, purpose, effect, event_id, at, suspect, retention_days, last_at, last_hlc, last_collector, last_seq, last_event)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (subject_id, purpose) DO UPDATE SET effect = excluded.effect,
+		event_id = excluded.event_id, at = excluded.at, suspect = excluded.suspect, retention_days = excluded.retention_days,
+		last_at = excluded.last_at, last_hlc = excluded.last_hlc, last_collector = excluded.last_collector,
+		last_seq = excluded.last_seq, last_event = excluded.last_event`,
+	"similar":  `SELECT id, root, full_name FROM subjects WHERE (name_gk = ? OR name_fk = ?) AND id != ? LIMIT 100`,
+	"folded":   `SELECT s.root FROM identifiers i JOIN subjects s ON s.id = i.subject_id WHERE i.folded = ? AND i.value != ? LIMIT 20`,
+	"suggest":  `INSERT INTO suggestions (subject_a, subject_b, reason, score, created_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+	"mergePut": `INSERT INTO merges (into_id, from_id, reason, by, created_at) VALUES (?, ?, ?, ?, ?)`,
+}
+
+func newReconciler(ctx context.Context, tx *sql.Tx, cat *catalog.Catalog, now string) (*reconciler, func(), error) {
+	r := &reconciler{ctx: ctx, tx: tx, st: map[string]*sql.Stmt{}, cat: cat, now: now}
+	closeAll := func() {
+		for _, p := range r.st {
+			p.Close()
+		}
+	}
+	for name, q := range reconcileSQL {
+		p, err := tx.PrepareContext(ctx, q)
+		if err != nil {
+			closeAll()
+			return nil, nil, fmt.Errorf("prepare %s: %w", name, err)
+		}
+		r.st[name] = p
+	}
+	return r, closeAll, nil
+}
+
+// region is the default region for phone numbers written without a
+// country code: the touchpoint's country, else the controller's jurisdiction.
+func (r *reconciler) region(touchpoint string) string {
+	if tp, ok := r.cat.Touchpoint(touchpoint); ok && tp.Country != "" {
+		return tp.Country
+	}
+	return r.cat.Jurisdiction
+}
+
+func (r *reconciler) retention(purpose string) int {
+	p, _ := r.cat.Purpose(purpose)
+	return p.RetentionDays
+}
+
+// apply reconciles one stored event. subject is the opened payload's
+// person, nil for records without one (notice views, withdrawals), which
+// belong to the subject of the record they reference.
+func (r *reconciler) apply(env *record.Envelope, subject *record.Subject, at time.Time, suspect bool) error {
+	var sid, root string
+	switch {
+	case subject != nil:
+		var err error
+		if sid, root, err = r.match(env, subject); err != nil {
+			return err
+		}
+	case env.Ref != "":
+		err := r.st["eventSubject"].QueryRowContext(r.ctx, env.Ref).Scan(&sid, &root)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil // the referenced record has not arrived; it links the subject itself
+		}
+		if err != nil {
+			return fmt.Errorf("subject of %s: %w", env.Ref, err)
+		}
+	default:
+		return nil
+	}
+	if sid == "" {
+		return nil // nothing identifies the person
+	}
+	if _, err := r.st["linkEvent"].ExecContext(r.ctx, env.ID, sid); err != nil {
+		return fmt.Errorf("link event: %w", err)
+	}
+	for _, f := range hub.Facts(env, at, suspect, r.retention) {
+		res, err := r.st["factPut"].ExecContext(r.ctx, sid, f.Purpose, f.EventID, string(f.Kind), string(f.Effect), hub.FormatTime(f.At),
+			int64(f.HLC), f.Collector, f.Seq, f.Suspect, f.RetentionDays, f.Touchpoint)
+		if err != nil {
+			return fmt.Errorf("save fact: %w", err)
+		}
+		if n, _ := res.RowsAffected(); n == 1 {
+			if err := r.fold(root, f); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// match finds or makes the subject a captured person belongs to. Equal
+// normalised identifiers are the same person; an email of one subject and a
+// phone of another in the same record merge the two (by a link).
+func (r *reconciler) match(env *record.Envelope, s *record.Subject) (sid, root string, err error) {
+	ids, _ := hub.Identifiers(*s, r.region(env.Touchpoint))
+	if len(ids) == 0 {
+		return "", "", nil
+	}
+	var roots []string
+	for _, id := range ids {
+		var isid, iroot string
+		err := r.st["ident"].QueryRowContext(r.ctx, id.Kind, id.Value).Scan(&isid, &iroot)
+		if errors.Is(err, sql.ErrNoRows) {
+			continue
+		}
+		if err != nil {
+			return "", "", fmt.Errorf("find identifier: %w", err)
+		}
+		if sid == "" {
+			sid, root = isid, iroot
+		}
+		if !slices.Contains(roots, iroot) {
+			roots = append(roots, iroot)
+		}
+	}
+	created := false
+	if sid == "" {
+		u, err := uuid.NewV7()
+		if err != nil {
+			return "", "", err
+		}
+		sid, root, created = u.String(), u.String(), true
+		gk, fk := hub.NameKeys(s.GivenName, s.FamilyName)
+		if _, err := r.st["subjectPut"].ExecContext(r.ctx, sid, sid, r.now, gk, fk, hub.FullName(s.GivenName, s.FamilyName)); err != nil {
+			return "", "", fmt.Errorf("save subject: %w", err)
+		}
+	}
+	for _, other := range roots[min(1, len(roots)):] {
+		reason := fmt.Sprintf("record %s carries identifiers of both subjects", env.ID)
+		if err := r.merge(root, other, reason, "auto"); err != nil {
+			return "", "", err
+		}
+	}
+	for _, id := range ids {
+		var folded any
+		if id.Kind == hub.IdentEmail {
+			folded = hub.FoldEmail(id.Value)
+		}
+		res, err := r.st["identPut"].ExecContext(r.ctx, id.Kind, id.Value, sid, folded, env.ID)
+		if err != nil {
+			return "", "", fmt.Errorf("save identifier: %w", err)
+		}
+		if n, _ := res.RowsAffected(); n == 1 && id.Kind == hub.IdentEmail {
+			if err := r.suggestFolded(root, id.Value, folded.(string)); err != nil {
+				return "", "", err
+			}
+		}
+	}
+	if created {
+		if err := r.suggestNames(sid, s); err != nil {
+			return "", "", err
+		}
+	}
+	return sid, root, nil
+}
+
+func (r *reconciler) suggest(a, b, reason string, score float64) error {
+	if a == b {
+		return nil
+	}
+	if a > b {
+		a, b = b, a
+	}
+	if _, err := r.st["suggest"].ExecContext(r.ctx, a, b, reason, score, r.now); err != nil {
+		return fmt.Errorf("save suggestion: %w", err)
+	}
+	return nil
+}
+
+func (r *reconciler) suggestFolded(root, email, folded string) error {
+	rows, err := r.st["folded"].QueryContext(r.ctx, folded, email)
+	if err != nil {
+		return fmt.Errorf("folded emails: %w", err)
+	}
+	var others []string
+	for rows.Next() {
+		var o string
+		if err := rows.Scan(&o); err != nil {
+			rows.Close()
+			return err
+		}
+		others = append(others, o)
+	}
+	rows.Close()
+	for _, o := range others {
+		if err := r.suggest(root, o, hub.SuggestFoldedEmail, 1); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
+func (r *reconciler) suggestNames(sid string, s *record.Subject) error {
+	gk, fk := hub.NameKeys(s.GivenName, s.FamilyName)
+	if gk == "" {
+		return nil
+	}
+	full := hub.FullName(s.GivenName, s.FamilyName)
+	rows, err := r.st["similar"].QueryContext(r.ctx, gk, fk, sid)
+	if err != nil {
+		return fmt.Errorf("similar names: %w", err)
+	}
+	type cand struct {
+		root  string
+		score float64
+	}
+	var found []cand
+	for rows.Next() {
+		var id, oroot, name string
+		if err := rows.Scan(&id, &oroot, &name); err != nil {
+			rows.Close()
+			return err
+		}
+		if score := hub.JaroWinkler(full, name); score >= hub.NameSimilarity {
+			found = append(found, cand{oroot, score})
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for _, c := range found {
+		if err := r.suggest(sid, c.root, hub.SuggestSimilarName, c.score); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// merge links root from into root into and moves from's whole group.
+func (r *reconciler) merge(into, from, reason, by string) error {
+	if _, err := r.st["mergePut"].ExecContext(r.ctx, into, from, reason, by, r.now); err != nil {
+		return fmt.Errorf("save merge: %w", err)
+	}
+	return regroup(r.ctx, r.tx, []string{from, into})
+}
+
+// fold brings one new fact into its subject's state: directly when it
+// sorts after every fact seen, else by deciding again from the history.
+func (r *reconciler) fold(root string, f hub.Fact) error {
+	var cur, last hub.Fact
+	var at, lastAt, effect string
+	err := r.st["state"].QueryRowContext(r.ctx, root, f.Purpose).Scan(&effect, &cur.EventID, &at, &cur.Suspect, &cur.RetentionDays,
+		&lastAt, &last.HLC, &last.Collector, &last.Seq, &last.EventID)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return r.putState(root, f, f)
+	case err != nil:
+		return fmt.Errorf("read consent state: %w", err)
+	}
+	cur.Effect, cur.At, last.At = hub.Effect(effect), parseTime(at), parseTime(lastAt)
+	if hub.Compare(f, last) > 0 {
+		if hub.Supersedes(f, cur) {
+			cur = f
+		}
+		return r.putState(root, cur, f)
+	}
+	return decideAgain(r.ctx, r.tx, root, f.Purpose)
+}
+
+func (r *reconciler) putState(root string, win, last hub.Fact) error {
+	_, err := r.st["statePut"].ExecContext(r.ctx, root, win.Purpose, string(win.Effect), win.EventID, hub.FormatTime(win.At), win.Suspect,
+		win.RetentionDays, hub.FormatTime(last.At), int64(last.HLC), last.Collector, last.Seq, last.EventID)
+	if err != nil {
+		return fmt.Errorf("save consent state: %w", err)
+	}
+	return nil
+}
+
+// querier is what both a transaction and the database offer.
+type querier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// groupFacts returns the history of a root subject's group, for one purpose
+// or ("" ) all of them, in decision order.
+func groupFacts(ctx context.Context, q querier, root, purpose string) ([]hub.Fact, error) {
+	query := `SELECT f.purpose, f.event_id, f.kind, f.effect, f.at, f.hlc, f.collector, f.seq, f.suspect, f.retention_days, f.touchpoint
+		FROM facts f JOIN subjects s ON s.id = f.subject_id WHERE s.root = ? AND (? = '' OR f.purpose = ?)`
+	rows, err := q.QueryContext(ctx, query, root, purpose, purpose)
+	if err != nil {
+		return nil, fmt.Errorf("read facts: %w", err)
+	}
+	defer rows.Close()
+	var out []hub.Fact
+	for rows.Next() {
+		var f hub.Fact
+		var kind, effect, at string
+		var h int64
+		if err := rows.Scan(&f.Purpose, &f.EventID, &kind, &effect, &at, &h, &f.Collector, &f.Seq, &f.Suspect, &f.RetentionDays, &f.Touchpoint); err != nil {
+			return nil, err
+		}
+		f.Kind, f.Effect, f.At, f.HLC = record.Kind(kind), hub.Effect(effect), parseTime(at), uint64(h)
+		out = append(out, f)
+	}
+	slices.SortFunc(out, hub.Compare)
+	return out, rows.Err()
+}
+
+// decideAgain recomputes one root subject's state for one purpose, or for
+// every purpose when purpose is "", from the whole history of its group.
+func decideAgain(ctx context.Context, tx *sql.Tx, root, purpose string) error {
+	facts, err := groupFacts(ctx, tx, root, purpose)
+	if err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM consent_state WHERE subject_id = ? AND (? = '' OR purpose = ?)`, root, purpose, purpose); err != nil {
+		return fmt.Errorf("clear consent state: %w", err)
+	}
+	byPurpose := map[string][]hub.Fact{}
+	for _, f := range facts {
+		byPurpose[f.Purpose] = append(byPurpose[f.Purpose], f)
+	}
+	for p, fs := range byPurpose {
+		win, _ := hub.Decide(fs)
+		last := fs[len(fs)-1] // facts come sorted
+		if _, err := tx.ExecContext(ctx, reconcileSQL["statePut"], root, p, string(win.Effect), win.EventID, hub.FormatTime(win.At), win.Suspect,
+			win.RetentionDays, hub.FormatTime(last.At), int64(last.HLC), last.Collector, last.Seq, last.EventID); err != nil {
+			return fmt.Errorf("save consent state: %w", err)
+		}
+	}
+	return nil
+}
+
+// regroup recomputes, for every subject in the groups of roots, its root
+// by following the active merge links, then decides every purpose again
+// for each resulting root. Merges and undos both end here.
+func regroup(ctx context.Context, tx *sql.Tx, roots []string) error {
+	members := map[string]bool{}
+	for _, r := range roots {
+		rows, err := tx.QueryContext(ctx, `SELECT id FROM subjects WHERE root = ?`, r)
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return err
+			}
+			members[id] = true
+		}
+		rows.Close()
+		members[r] = true
+	}
+	newRoots := map[string]bool{}
+	for m := range members {
+		root, seen := m, map[string]bool{}
+		for !seen[root] {
+			seen[root] = true
+			var into string
+			err := tx.QueryRowContext(ctx, `SELECT into_id FROM merges WHERE from_id = ? AND undone_at IS NULL ORDER BY id DESC LIMIT 1`, root).Scan(&into)
+			if errors.Is(err, sql.ErrNoRows) {
+				break
+			}
+			if err != nil {
+				return err
+			}
+			root = into
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE subjects SET root = ? WHERE id = ?`, root, m); err != nil {
+			return err
+		}
+		newRoots[root] = true
+	}
+	for _, r := range roots {
+		if !newRoots[r] {
+			if _, err := tx.ExecContext(ctx, `DELETE FROM consent_state WHERE subject_id = ?`, r); err != nil {
+				return err
+			}
+		}
+	}
+	for r := range newRoots {
+		if err := decideAgain(ctx, tx, r, ""); err != nil {
+			return err
+		}
+	}
+	return nil
+}
