@@ -282,7 +282,7 @@ func (r *reconciler) fold(root string, f hub.Fact) error {
 	case err != nil:
 		return fmt.Errorf("read consent state: %w", err)
 	}
-	cur.Effect, cur.At, last.At = hub.Effect(effect), parseTime(at), parseTime(lastAt)
+	cur.Purpose, cur.Effect, cur.At, last.At = f.Purpose, hub.Effect(effect), parseTime(at), parseTime(lastAt)
 	if hub.Compare(f, last) > 0 {
 		if hub.Supersedes(f, cur) {
 			cur = f

@@ -210,6 +210,11 @@ func TestStateInAnyArrivalOrder(t *testing.T) {
 	if d := e.check("email", "anna@esempio.it", "newsletter"); d.Decision != hub.Denied {
 		t.Fatalf("suspect grant: %+v", d)
 	}
+	// and a normal one later still does.
+	e.capture("store", 3, t0.Add(6*time.Hour), p, map[string]bool{"newsletter": true})
+	if d := e.check("email", "anna@esempio.it", "newsletter"); d.Decision != hub.Allowed {
+		t.Fatalf("re-grant: %+v", d)
+	}
 
 	// Head office withdraws; a grant captured before it arrives afterwards.
 	e.st.Now = func() time.Time { return t0.Add(10 * time.Hour) }
@@ -235,8 +240,24 @@ func TestStateInAnyArrivalOrder(t *testing.T) {
 			t.Errorf("withdraw %v via %s: %v", bad.purposes, bad.channel, err)
 		}
 	}
+	e.consistent(sid, "anna@esempio.it")
 	x, err := e.st.Export(ctx, sid)
-	if err != nil || len(x.Records) != 5 || x.Format == "" {
+	if err != nil || len(x.Records) != 6 || x.Format == "" {
 		t.Fatalf("export: %d records, %v", len(x.Records), err)
+	}
+}
+
+// consistent checks that the state kept up to date at ingest answers as
+// deciding again from the whole history does.
+func (e *env) consistent(sid, email string) {
+	e.t.Helper()
+	sub, err := e.st.Subject(context.Background(), sid)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	for _, st := range sub.States {
+		if d := e.check("email", email, st.Purpose); d.Decision != st.Decision || d.EventID != st.EventID {
+			e.t.Errorf("%s: check says %s by %s, history says %s by %s", st.Purpose, d.Decision, d.EventID, st.Decision, st.EventID)
+		}
 	}
 }
