@@ -210,6 +210,10 @@ func TestStateInAnyArrivalOrder(t *testing.T) {
 	if d := e.check("email", "anna@esempio.it", "newsletter"); d.Decision != hub.Denied {
 		t.Fatalf("suspect grant: %+v", d)
 	}
+	// A grant between the two arrives late: it overturns the refusal, and
+	// the suspect grant after it is the latest grant.
+	e.capture("store", 4, t0.Add(3*time.Hour), p, map[string]bool{"newsletter": true})
+	e.consistent(sid(e, "anna@esempio.it"), "anna@esempio.it")
 	// and a normal one later still does.
 	e.capture("store", 3, t0.Add(6*time.Hour), p, map[string]bool{"newsletter": true})
 	if d := e.check("email", "anna@esempio.it", "newsletter"); d.Decision != hub.Allowed {
@@ -218,7 +222,7 @@ func TestStateInAnyArrivalOrder(t *testing.T) {
 
 	// Head office withdraws; a grant captured before it arrives afterwards.
 	e.st.Now = func() time.Time { return t0.Add(10 * time.Hour) }
-	sid, _ := e.st.FindSubject(ctx, hub.Identifier{Kind: "email", Value: "anna@esempio.it"})
+	sid := sid(e, "anna@esempio.it")
 	w, err := e.st.WithdrawSubject(ctx, sid, []string{"profiling"}, "newsletter-engine")
 	if err != nil || len(w.Events) != 1 {
 		t.Fatalf("withdraw: %+v %v", w, err)
@@ -242,7 +246,7 @@ func TestStateInAnyArrivalOrder(t *testing.T) {
 	}
 	e.consistent(sid, "anna@esempio.it")
 	x, err := e.st.Export(ctx, sid)
-	if err != nil || len(x.Records) != 6 || x.Format == "" {
+	if err != nil || len(x.Records) != 7 || x.Format == "" {
 		t.Fatalf("export: %d records, %v", len(x.Records), err)
 	}
 }
@@ -260,4 +264,13 @@ func (e *env) consistent(sid, email string) {
 			e.t.Errorf("%s: check says %s by %s, history says %s by %s", st.Purpose, d.Decision, d.EventID, st.Decision, st.EventID)
 		}
 	}
+}
+
+func sid(e *env, email string) string {
+	e.t.Helper()
+	id, err := e.st.FindSubject(context.Background(), hub.Identifier{Kind: "email", Value: email})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return id
 }
