@@ -16,6 +16,7 @@ import (
 
 	"github.com/attesta/attesta/hub"
 	"github.com/attesta/attesta/shared/apperr"
+	"github.com/attesta/attesta/shared/catalog"
 	"github.com/attesta/attesta/shared/record"
 	"github.com/attesta/attesta/shared/wire"
 )
@@ -42,6 +43,15 @@ func NewServer(store hub.Store, sync http.Handler) *Server {
 	s.mux.HandleFunc("GET /api/v1/devices", s.scoped(hub.ScopeRead, s.devices))
 	s.mux.HandleFunc("GET /api/v1/devices/{id}", s.scoped(hub.ScopeRead, s.device))
 	s.mux.HandleFunc("GET /api/v1/events", s.scoped(hub.ScopeRead, s.events))
+	s.mux.HandleFunc("GET /api/v1/check", s.scoped(hub.ScopeCheck, s.checkOne))
+	s.mux.HandleFunc("POST /api/v1/check", s.scoped(hub.ScopeCheck, s.checkBulk))
+	s.mux.HandleFunc("GET /api/v1/subjects", s.scoped(hub.ScopeRead, s.findSubject))
+	s.mux.HandleFunc("GET /api/v1/subjects/{id}", s.scoped(hub.ScopeRead, s.subject))
+	s.mux.HandleFunc("GET /api/v1/subjects/{id}/export", s.scoped(hub.ScopeRead, s.export))
+	s.mux.HandleFunc("POST /api/v1/withdrawals", s.scoped(hub.ScopeCheck, s.withdraw))
+	s.mux.HandleFunc("GET /api/v1/suggestions", s.scoped(hub.ScopeRead, s.suggestions))
+	s.mux.HandleFunc("POST /api/v1/suggestions/{id}", s.scoped(hub.ScopeAdmin, s.resolveSuggestion))
+	s.mux.HandleFunc("POST /api/v1/merges/{id}/undo", s.scoped(hub.ScopeAdmin, s.undoMerge))
 	s.mux.HandleFunc("GET /n/{id}/{version}", s.noticePage)
 	s.mux.HandleFunc("GET /r/{token}", s.receiptPage)
 	s.mux.HandleFunc("POST /r/{token}", s.receiptPage)
@@ -232,6 +242,11 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 		}
 		limit = n
 	}
+	format := q.Get("format")
+	if format != "" && format != "ndjson" && format != "csv" && format != "receipt" {
+		Error(w, r, s.Logger, apperr.Errorf(apperr.EINVALID, "format must be ndjson, csv or receipt"))
+		return
+	}
 	evs, err := s.Store.Events(r.Context(), after, limit)
 	if err != nil {
 		Error(w, r, s.Logger, err)
@@ -241,13 +256,41 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 	if len(evs) > 0 {
 		next = evs[len(evs)-1].Cursor
 	}
-	w.Header().Set("Content-Type", "application/x-ndjson")
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("X-Attesta-Next-Cursor", strconv.FormatInt(next, 10))
-	enc := json.NewEncoder(w)
-	for _, ev := range evs {
-		if err := enc.Encode(ev); err != nil {
+	switch format {
+	case "csv":
+		w.Header().Set("Content-Type", "text/csv; charset=utf-8")
+		err = writeCSV(w, evs)
+	case "receipt":
+		var cat *catalog.Catalog
+		if cat, err = s.Store.Catalog(r.Context()); err != nil {
+			Error(w, r, s.Logger, err)
 			return
 		}
+		w.Header().Set("Content-Type", "application/x-ndjson")
+		err = writeReceipts(w, evs, cat, s.baseURL(r, cat))
+	default:
+		w.Header().Set("Content-Type", "application/x-ndjson")
+		enc := json.NewEncoder(w)
+		for _, ev := range evs {
+			if err = enc.Encode(ev); err != nil {
+				break
+			}
+		}
 	}
+	if err != nil {
+		s.Logger.Warn("events export ended early", "err", err)
+	}
+}
+
+// baseURL is where visitors reach the hub's public pages.
+func (s *Server) baseURL(r *http.Request, cat *catalog.Catalog) string {
+	switch {
+	case s.PublicURL != "":
+		return strings.TrimSuffix(s.PublicURL, "/")
+	case cat.PublicURL != "":
+		return strings.TrimSuffix(cat.PublicURL, "/")
+	}
+	return "http://" + r.Host
 }

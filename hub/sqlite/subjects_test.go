@@ -193,7 +193,7 @@ func TestStateInAnyArrivalOrder(t *testing.T) {
 	e.st.Now = func() time.Time { return t0.Add(48 * time.Hour) }
 	p := record.Subject{GivenName: "Anna", FamilyName: "Verdi", Email: "anna@esempio.it"}
 	e.capture("store", 1, t0.Add(2*time.Hour), p, map[string]bool{"newsletter": false}) // later refusal arrives first
-	e.capture("fair", 1, t0, p, map[string]bool{"newsletter": true, "profiling": true})   // an offline kiosk's earlier grant
+	e.capture("fair", 1, t0, p, map[string]bool{"newsletter": true, "profiling": true}) // an offline kiosk's earlier grant
 	if d := e.check("email", "anna@esempio.it", "newsletter"); d.Decision != hub.Denied {
 		t.Fatalf("newsletter: %+v", d)
 	}
