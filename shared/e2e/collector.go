@@ -120,8 +120,11 @@ func CaptureBody(n int64) []byte {
 
 // Capture posts one consent. It returns the consent id of a 201 answer;
 // anything else (a refusal, a dead process) is an error.
-func (c *Collector) Capture() (string, error) {
-	resp, err := c.http.Post(c.URL()+"/api/v1/consents", "application/json", bytes.NewReader(CaptureBody(captureSeq.Add(1))))
+func (c *Collector) Capture() (string, error) { return c.CaptureJSON(CaptureBody(captureSeq.Add(1))) }
+
+// CaptureJSON posts one capture request body.
+func (c *Collector) CaptureJSON(body []byte) (string, error) {
+	resp, err := c.http.Post(c.URL()+"/api/v1/consents", "application/json", bytes.NewReader(body))
 	if err != nil {
 		return "", err
 	}
