@@ -69,6 +69,31 @@ type Range struct {
 	To   uint64 `json:"to"`
 }
 
+// Gap is a range of missing sequence numbers in one epoch of a device.
+type Gap struct {
+	Epoch string `json:"epoch"`
+	From  uint64 `json:"from"`
+	To    uint64 `json:"to"`
+}
+
+// Fork is a second record claiming a chain position already taken: the
+// device was restored from an old copy of its database. Both are kept.
+type Fork struct {
+	Epoch      string    `json:"epoch"`
+	Seq        uint64    `json:"seq"`
+	EventID    string    `json:"event_id"` // the later record
+	FirstID    string    `json:"first_id"` // the record that held the position first
+	DetectedAt time.Time `json:"detected_at"`
+}
+
+// Conflict is a record id that arrived again with different content; the
+// first content stands and the second is kept as evidence.
+type Conflict struct {
+	EventID    string    `json:"event_id"`
+	Hash       string    `json:"hash"`
+	ReceivedAt time.Time `json:"received_at"`
+}
+
 // Stream is the hub's state of one epoch of one collector.
 type Stream struct {
 	Epoch    string  `json:"epoch"`
@@ -95,11 +120,13 @@ type Device struct {
 	Received        int64             `json:"received"`
 	AckedThrough    uint64            `json:"acked_through"`
 	Chain           string            `json:"chain"`
-	Gaps            []Range           `json:"gaps"`
+	Gaps            []Gap             `json:"gaps"`
 	Forks           int64             `json:"forks"`
 	Conflicts       int64             `json:"conflicts"`
 	Quarantined     int64             `json:"quarantined"`
-	Streams         []Stream          `json:"streams,omitempty"`
+	Streams         []Stream          `json:"streams,omitempty"`       // per epoch; in the detail only
+	ForkList        []Fork            `json:"fork_list,omitempty"`     // in the detail only
+	ConflictList    []Conflict        `json:"conflict_list,omitempty"` // in the detail only
 	Enrollment      map[string]any    `json:"-"`
 }
 

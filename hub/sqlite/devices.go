@@ -50,7 +50,48 @@ func (s *Store) Device(ctx context.Context, id string) (*hub.Device, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read device: %w", err)
 	}
-	return d, s.fillStreams(ctx, d)
+	if err := s.fillStreams(ctx, d); err != nil {
+		return nil, err
+	}
+	return d, s.fillForks(ctx, d)
+}
+
+// fillForks lists the device's forks and conflicts, for its detail page.
+func (s *Store) fillForks(ctx context.Context, d *hub.Device) error {
+	d.ForkList, d.ConflictList = []hub.Fork{}, []hub.Conflict{}
+	rows, err := s.db.R.QueryContext(ctx, `SELECT epoch, seq, event_id, first_id, detected_at FROM forks WHERE collector = ? ORDER BY id`, d.ID)
+	if err != nil {
+		return fmt.Errorf("read forks: %w", err)
+	}
+	for rows.Next() {
+		var f hub.Fork
+		var at string
+		if err := rows.Scan(&f.Epoch, &f.Seq, &f.EventID, &f.FirstID, &at); err != nil {
+			rows.Close()
+			return err
+		}
+		f.DetectedAt = parseTime(at)
+		d.ForkList = append(d.ForkList, f)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	rows, err = s.db.R.QueryContext(ctx, `SELECT event_id, hash, received_at FROM conflicts WHERE collector = ? ORDER BY id`, d.ID)
+	if err != nil {
+		return fmt.Errorf("read conflicts: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var c hub.Conflict
+		var at string
+		if err := rows.Scan(&c.EventID, &c.Hash, &at); err != nil {
+			return err
+		}
+		c.ReceivedAt = parseTime(at)
+		d.ConflictList = append(d.ConflictList, c)
+	}
+	return rows.Err()
 }
 
 // Devices lists every device with its sync and chain state.
@@ -86,7 +127,7 @@ func (s *Store) fillStreams(ctx context.Context, d *hub.Device) error {
 		return fmt.Errorf("read streams: %w", err)
 	}
 	defer rows.Close()
-	d.Gaps = []hub.Range{}
+	d.Gaps = []hub.Gap{}
 	for rows.Next() {
 		var st hub.Stream
 		var gaps string
@@ -100,7 +141,9 @@ func (s *Store) fillStreams(ctx context.Context, d *hub.Device) error {
 		d.Streams = append(d.Streams, st)
 		d.Received += st.Received
 		d.Forks += st.Forks
-		d.Gaps = append(d.Gaps, st.Gaps...)
+		for _, g := range st.Gaps {
+			d.Gaps = append(d.Gaps, hub.Gap{Epoch: st.Epoch, From: g.From, To: g.To})
+		}
 		d.AckedThrough = st.Through // the newest epoch's position
 	}
 	d.Chain = hub.ChainOK

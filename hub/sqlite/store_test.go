@@ -137,7 +137,7 @@ func TestIngestConflictForkGap(t *testing.T) {
 	r3 := e.rec("e1", 3, "", "d@x.it")
 	e.ingest(r3)
 	d, _ := e.st.Device(ctx, e.dev.ID)
-	if d.Chain != hub.ChainFork || d.Forks != 1 || d.Conflicts != 1 || len(d.Gaps) != 1 || d.Gaps[0] != (hub.Range{From: 2, To: 2}) {
+	if d.Chain != hub.ChainFork || d.Forks != 1 || d.Conflicts != 1 || len(d.Gaps) != 1 || d.Gaps[0] != (hub.Gap{Epoch: d.Gaps[0].Epoch, From: 2, To: 2}) || d.Gaps[0].Epoch == "" || len(d.ForkList) != 1 || len(d.ConflictList) != 1 {
 		t.Fatalf("device: %+v", d)
 	}
 	e.ingest(e.rec("e1", 2, "", "e@x.it"))
