@@ -103,14 +103,20 @@ const (
 const NameSimilarity = 0.92
 
 // NameKeys are blocking keys for finding similar names without comparing
-// every subject: given name plus the family name's initial, and family name
-// plus the given name's initial. A typo in one part still shares the other key.
+// every subject: the given name with the family name's first three letters,
+// and the family name with the given name's. A typo in one part still
+// shares the other key, and blocks stay small in a large population.
 func NameKeys(given, family string) (gk, fk string) {
 	g, f := foldName(given), foldName(family)
 	if g == "" || f == "" {
 		return "", ""
 	}
-	return g + "|" + string([]rune(f)[:1]), f + "|" + string([]rune(g)[:1])
+	return g + "|" + prefix(f, 3), f + "|" + prefix(g, 3)
+}
+
+func prefix(s string, n int) string {
+	r := []rune(s)
+	return string(r[:min(n, len(r))])
 }
 
 // FullName is the folded "given family" that similarity is computed on.

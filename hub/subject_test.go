@@ -76,7 +76,7 @@ func TestNames(t *testing.T) {
 		t.Errorf("FullName = %q", got)
 	}
 	gk, fk := hub.NameKeys("Mario", "Rossi")
-	if gk != "mario|r" || fk != "rossi|m" {
+	if gk != "mario|ros" || fk != "rossi|mar" {
 		t.Errorf("NameKeys = %q %q", gk, fk)
 	}
 	if gk, fk := hub.NameKeys("", "Rossi"); gk != "" || fk != "" {

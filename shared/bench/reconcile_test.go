@@ -1,0 +1,330 @@
+package bench
+
+import (
+	"bufio"
+	"context"
+	"crypto/ed25519"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/attesta/attesta/collector"
+	"github.com/attesta/attesta/fixtures"
+	"github.com/attesta/attesta/hub"
+	hhttp "github.com/attesta/attesta/hub/http"
+	hsqlite "github.com/attesta/attesta/hub/sqlite"
+	hws "github.com/attesta/attesta/hub/ws"
+	"github.com/attesta/attesta/shared/e2e"
+	"github.com/attesta/attesta/shared/hlc"
+	"github.com/attesta/attesta/shared/record"
+)
+
+var givenNames = []string{"Mario", "Anna", "Giulia", "Luca", "Marco", "Sara", "Paolo", "Elena", "Andrea", "Chiara",
+	"Giovanni", "Francesca", "Alessandro", "Laura", "Matteo", "Valentina", "Davide", "Martina", "Simone", "Federica"}
+
+var syllables = []string{"ro", "ss", "bi", "an", "chi", "fer", "ra", "ri", "co", "lo", "mba", "rdi", "gal", "li", "espo", "si", "to", "ma", "ri", "no"}
+
+// person returns the i-th synthetic visitor: unique email and phone, names
+// spread like a real population's (20 given names, 8,000 family names).
+func synthPerson(i int) record.Subject {
+	f := i % 8000
+	family := syllables[f%20] + syllables[(f/20)%20] + syllables[(f/400)%20] + "i"
+	return record.Subject{GivenName: givenNames[(i/7)%len(givenNames)], FamilyName: family,
+		Email: fmt.Sprintf("visitor.%d@example.com", i), Phone: fmt.Sprintf("+39 333 %07d", i)}
+}
+
+type hubRig struct {
+	st  *hsqlite.Store
+	srv *hhttp.Server
+	ws  *hws.Server
+}
+
+// newHub starts a hub in this process; with keysOf it has the same keys as
+// that hub, as a restored hub would.
+func newHub(tb testing.TB, reconcile bool, keysOf *hubRig) *hubRig {
+	ctx := context.Background()
+	st, err := hsqlite.Open(ctx, filepath.Join(tb.TempDir(), "hub.db"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	st.Reconcile = reconcile
+	if keysOf != nil {
+		var sp, spriv, gp, gpriv []byte
+		if err := keysOf.st.DB().R.QueryRow(`SELECT seal_pub, seal_priv, sign_pub, sign_priv FROM hub_keys`).Scan(&sp, &spriv, &gp, &gpriv); err != nil {
+			tb.Fatal(err)
+		}
+		if _, err := st.DB().W.Exec(`INSERT INTO hub_keys (id, seal_pub, seal_priv, sign_pub, sign_priv, created_at) VALUES (1, ?, ?, ?, ?, '')`,
+			sp, spriv, gp, gpriv); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	cat, _ := fixtures.Catalog()
+	if _, err := st.Publish(ctx, cat); err != nil {
+		tb.Fatal(err)
+	}
+	keys, err := st.Keys(ctx)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	h := &hubRig{st: st, ws: hws.NewServer(st, keys)}
+	h.ws.Logger = quiet
+	h.srv = hhttp.NewServer(st, h.ws)
+	h.srv.Addr, h.srv.Logger = "127.0.0.1:0", quiet
+	if err := h.srv.Open(); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { h.ws.Close(); h.srv.Close(context.Background()); st.Close() })
+	return h
+}
+
+// templates makes devices × perDevice records as a kiosk would (a notice
+// view and a consent per visitor, the consent's payload sealed to keys),
+// unsigned: each run signs them as the devices it enrolls.
+func templates(tb testing.TB, devices, perDevice int, sealKey *hub.Keys) [][]*record.Envelope {
+	cat, _ := fixtures.Catalog()
+	sig := signaturePNG()
+	out := make([][]*record.Envelope, devices)
+	var wg sync.WaitGroup
+	next := atomic.Int64{}
+	for range runtime.GOMAXPROCS(0) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for d := int(next.Add(1) - 1); d < devices; d = int(next.Add(1) - 1) {
+				_, priv, _ := ed25519.GenerateKey(nil)
+				id := &collector.Identity{CollectorID: "template", Touchpoint: "fair-milano-b12", SignKey: priv, HubSealKey: sealKey.SealPub}
+				rec := &collector.Recorder{Identity: id, Clock: hlc.NewClock(), Now: time.Now}
+				head := collector.Head{Epoch: "template"}
+				for v := 0; v < perDevice/2; v++ {
+					c := capture(0, sig)
+					c.Subject = synthPerson(d*perDevice/2 + v)
+					c.Purposes = map[string]bool{"newsletter": true, "sms": v%2 == 0, "phone": v%3 == 0, "profiling": v%5 == 0, "third_party": false}
+					s, err := rec.Seal(c, "http://hub.example")
+					if err != nil {
+						panic(err)
+					}
+					recs, _, err := rec.Records(head, c, s, cat, "staff-1", "http://hub.example")
+					if err != nil {
+						panic(err)
+					}
+					for _, r := range recs {
+						env, err := r.Decode()
+						if err != nil {
+							panic(err)
+						}
+						out[d] = append(out[d], env)
+					}
+					head.Seq += uint64(len(recs))
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return out
+}
+
+// ingestRun enrolls one fake device per template list at a fresh hub,
+// signs the records as those devices and pushes them all at once, each
+// device over its own websocket, one batch in flight per device. It
+// returns records per second from the first push to the last ack.
+func ingestRun(b *testing.B, tpl [][]*record.Envelope, keysOf *hubRig, reconcile bool) (float64, *hubRig) {
+	ctx := context.Background()
+	h := newHub(b, reconcile, keysOf)
+	devs := make([]*e2e.FakeDevice, len(tpl))
+	signed := make([][]record.Signed, len(tpl))
+	for i := range tpl {
+		en, err := h.st.CreateEnrollment(ctx, fmt.Sprintf("kiosk %d", i), "fair-milano-b12", time.Hour)
+		if err != nil {
+			b.Fatal(err)
+		}
+		devs[i] = e2e.EnrollFake(b, h.srv.URL(), en.Code)
+	}
+	var wg sync.WaitGroup
+	for i := range tpl {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			prev := ""
+			for _, t := range tpl[i] {
+				env := *t
+				env.Collector, env.Epoch, env.Prev = devs[i].ID, devs[i].Epoch, prev
+				s, err := record.Sign(&env, devs[i].Key)
+				if err != nil {
+					panic(err)
+				}
+				signed[i] = append(signed[i], s)
+				prev = s.HashHex()
+			}
+		}()
+	}
+	wg.Wait()
+	total := 0
+	for _, s := range signed {
+		total += len(s)
+	}
+	b.StartTimer()
+	start := time.Now()
+	for i := range devs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sess := devs[i].Session(h.srv.URL())
+			max := sess.Welcome.MaxBatch
+			for k := 0; k < len(signed[i]); k += max {
+				ack := sess.Push(signed[i][k:min(k+max, len(signed[i]))]...)
+				if len(ack.Rejected) > 0 {
+					panic(fmt.Sprintf("rejected: %+v", ack.Rejected[0]))
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	b.StopTimer()
+	c, err := h.st.Counts(ctx)
+	if err != nil || c.Events != int64(total) {
+		b.Fatalf("%d events at the hub, want %d (%v)", c.Events, total, err)
+	}
+	return float64(total) / elapsed.Seconds(), h
+}
+
+// BenchmarkIngest1M pushes 1,000,000 records from 200 devices into a hub,
+// once without reconciliation (the spine) and once with it (subjects,
+// facts and consent state kept in the ingest transaction).
+func BenchmarkIngest1M(b *testing.B) {
+	const devices, perDevice = 200, 5000
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		// One hub key pair for both runs, so the sealed payloads are made once.
+		seed := newHub(b, false, nil)
+		k, _ := seed.st.Keys(context.Background())
+		tpl := templates(b, devices, perDevice, k)
+		off, _ := ingestRun(b, tpl, seed, false)
+		on, h := ingestRun(b, tpl, seed, true)
+		var subjects int64
+		h.st.DB().R.QueryRow(`SELECT COUNT(*) FROM subjects`).Scan(&subjects)
+		if subjects != devices*perDevice/2 {
+			b.Fatalf("%d subjects, want %d", subjects, devices*perDevice/2)
+		}
+		b.ReportMetric(off, "records/s-spine")
+		b.ReportMetric(on, "records/s-reconciled")
+		b.ReportMetric(on/off, "ratio")
+		b.Logf("%d records from %d devices: %.0f records/s without reconciliation, %.0f with (%d subjects); ratio %.2f",
+			devices*perDevice, devices, off, on, subjects, on/off)
+	}
+}
+
+// BenchmarkBulkCheck1M checks 1,000,000 NDJSON lines in one streamed
+// POST /api/v1/check against a hub holding 1,000,000 subjects.
+func BenchmarkBulkCheck1M(b *testing.B) {
+	const subjects, lines = 1_000_000, 1_000_000
+	ctx := context.Background()
+	b.StopTimer()
+	h := newHub(b, true, nil)
+	// Load the subjects through the store's own ingest and reconciliation,
+	// as verified records (the crypto is what BenchmarkIngest1M measures).
+	cat, _ := fixtures.Catalog()
+	now := time.Now()
+	for done := 0; done < subjects; done += 1000 {
+		batch := make([]hub.Incoming, 0, 1000)
+		for i := done; i < done+1000; i++ {
+			p := synthPerson(i)
+			payload, _ := json.Marshal(record.Payload{Subject: p, Salt: []byte{1}})
+			env := &record.Envelope{Schema: 1, ID: uuid.Must(uuid.NewV7()).String(), Kind: record.Given, Collector: "loader", Epoch: "e",
+				Seq: uint64(i + 1), CapturedAt: now.Format(time.RFC3339Nano), HLC: hlc.New(now.UnixMilli(), 0), Touchpoint: "fair-milano-b12",
+				Language: "it", PayloadSHA256: record.PayloadHash(payload), Sealed: []byte{1}}
+			for k, pu := range cat.Purposes {
+				env.Purposes = append(env.Purposes, record.Choice{Purpose: pu.Code, Granted: (i+k)%3 != 0, RetentionDays: pu.RetentionDays})
+			}
+			envb, _ := json.Marshal(env)
+			s := record.Signed{Envelope: envb, Sig: make([]byte, 64)}
+			batch = append(batch, hub.Incoming{Signed: s, Env: env, Hash: s.HashHex(), Payload: payload, Subject: &p,
+				ReceivedAt: now, CorrectedAt: now, Countersig: []byte{1}})
+		}
+		if _, err := h.st.Ingest(ctx, "loader", batch); err != nil {
+			b.Fatal(err)
+		}
+	}
+	token, err := h.st.CreateToken(ctx, hub.ScopeCheck)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for i := 0; i < b.N; i++ {
+		// The list: 80 % known emails, 10 % known phones, 10 % unknown people.
+		pr, pw := io.Pipe()
+		go func() {
+			bw := bufio.NewWriterSize(pw, 1<<16)
+			for n := range lines {
+				p := synthPerson((n * 7919) % subjects)
+				purpose := cat.Purposes[n%len(cat.Purposes)].Code
+				switch n % 10 {
+				case 8:
+					fmt.Fprintf(bw, `{"phone":%q,"purpose":%q}`+"\n", p.Phone, purpose)
+				case 9:
+					fmt.Fprintf(bw, `{"email":"nobody.%d@example.org","purpose":%q}`+"\n", n, purpose)
+				default:
+					fmt.Fprintf(bw, `{"email":%q,"purpose":%q}`+"\n", p.Email, purpose)
+				}
+			}
+			bw.Flush()
+			pw.Close()
+		}()
+		var peak atomic.Uint64
+		stop := make(chan struct{})
+		var sampler sync.WaitGroup
+		sampler.Add(1)
+		go func() {
+			defer sampler.Done()
+			var ms runtime.MemStats
+			for {
+				runtime.ReadMemStats(&ms)
+				if ms.HeapInuse > peak.Load() {
+					peak.Store(ms.HeapInuse)
+				}
+				select {
+				case <-stop:
+					return
+				case <-time.After(50 * time.Millisecond):
+				}
+			}
+		}()
+		req, _ := http.NewRequest("POST", h.srv.URL()+"/api/v1/check", pr)
+		req.Header.Set("Authorization", "Bearer "+token)
+		b.StartTimer()
+		start := time.Now()
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			b.Fatal(err)
+		}
+		answers, decisions := 0, map[string]int{}
+		sc := bufio.NewScanner(resp.Body)
+		for sc.Scan() {
+			var d struct{ Decision string }
+			json.Unmarshal(sc.Bytes(), &d)
+			decisions[d.Decision]++
+			answers++
+		}
+		resp.Body.Close()
+		elapsed := time.Since(start)
+		b.StopTimer()
+		close(stop)
+		sampler.Wait()
+		if answers != lines || decisions[hub.Unknown] != lines/10 {
+			b.Fatalf("%d answers, decisions %v", answers, decisions)
+		}
+		rate := float64(lines) / elapsed.Seconds()
+		b.ReportMetric(rate, "checks/s")
+		b.ReportMetric(float64(peak.Load())/(1<<20), "peak-heap-MiB")
+		b.Logf("%d checks against %d subjects in %v: %.0f checks/s; decisions %v; peak heap in use %.1f MiB (client and server in one process)",
+			lines, subjects, elapsed.Round(time.Millisecond), rate, decisions, float64(peak.Load())/(1<<20))
+	}
+}
