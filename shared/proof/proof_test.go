@@ -56,7 +56,9 @@ func signaturePNG(tb testing.TB) []byte {
 // included) makes the same bundle, byte for byte.
 type seeded struct{ r io.Reader }
 
-func newSeeded() *seeded { return &seeded{mrand.NewChaCha8([32]byte{'a', 't', 't', 'e', 's', 't', 'a'})} }
+func newSeeded() *seeded {
+	return &seeded{mrand.NewChaCha8([32]byte{'a', 't', 't', 'e', 's', 't', 'a'})}
+}
 
 func (s *seeded) id(tb testing.TB) string {
 	id, err := uuid.NewRandomFromReader(s.r)
@@ -364,9 +366,15 @@ func TestMissingAndAddedFiles(t *testing.T) {
 			}
 			return n
 		}, proof.CheckChain, "seq 4 does not follow seq 2"},
-		{"enrollment missing", func(n []string, fs map[string][]byte) []string { delete(fs, "devices/"+f.devID+"/enrollment.json"); return n },
+		{"enrollment missing", func(n []string, fs map[string][]byte) []string {
+			delete(fs, "devices/"+f.devID+"/enrollment.json")
+			return n
+		},
 			proof.CheckDeviceKey, "enrollment.json is missing"},
-		{"file added", func(n []string, fs map[string][]byte) []string { fs["record/note.txt"] = []byte("hi"); return append(n, "record/note.txt") },
+		{"file added", func(n []string, fs map[string][]byte) []string {
+			fs["record/note.txt"] = []byte("hi")
+			return append(n, "record/note.txt")
+		},
 			proof.CheckZip, "not part of the bundle format"},
 		{"reordered", func(n []string, fs map[string][]byte) []string {
 			n = append([]string(nil), n...)
