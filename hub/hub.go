@@ -189,6 +189,7 @@ type Enrolled struct {
 type Store interface {
 	SyncStore
 	NoticeStore
+	ProofStore
 	Keys(ctx context.Context) (*Keys, error)
 	Authenticate(ctx context.Context, token string) (Scope, error)
 	Enroll(ctx context.Context, code string, signKey ed25519.PublicKey, appVersion, host string) (*Enrolled, error)

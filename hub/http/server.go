@@ -42,6 +42,7 @@ func NewServer(store hub.Store, sync http.Handler) *Server {
 	s.mux.HandleFunc("GET /api/v1/devices", s.scoped(hub.ScopeRead, s.devices))
 	s.mux.HandleFunc("GET /api/v1/devices/{id}", s.scoped(hub.ScopeRead, s.device))
 	s.mux.HandleFunc("GET /api/v1/events", s.scoped(hub.ScopeRead, s.events))
+	s.mux.HandleFunc("GET /api/v1/proofs/{id}", s.scoped(hub.ScopeRead, s.proof))
 	s.mux.HandleFunc("GET /n/{id}/{version}", s.noticePage)
 	s.mux.HandleFunc("GET /r/{token}", s.receiptPage)
 	s.mux.HandleFunc("POST /r/{token}", s.receiptPage)
