@@ -595,6 +595,32 @@ func TestChainShortOfHead(t *testing.T) {
 	}
 }
 
+// A summary laid out by another version of the hub passes when it is the
+// page the hub signed, so old bundles stay valid when the verifier is
+// upgraded; changed after signing, it fails.
+func TestSummaryFromAnotherLayout(t *testing.T) {
+	f := newFixture(t)
+	older := func(names []string, files map[string][]byte) []string {
+		files["summary.html"] = bytes.Replace(files["summary.html"], []byte("What was chosen"), []byte("Choices"), 1)
+		return names
+	}
+	z, err := proof.Resign(f.zip, f.hubPriv, older)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep := mustValid(t, z)
+	if !strings.Contains(fmt.Sprint(rep.Checks), "is the page the hub signed (attesta-hub test)") {
+		t.Fatalf("summary check: %v", rep.Checks)
+	}
+	z, _ = proof.Rewrite(z, func(names []string, files map[string][]byte) []string {
+		files["summary.html"] = bytes.Replace(files["summary.html"], []byte("granted"), []byte("refused"), 1)
+		return names
+	})
+	if rep := proof.Verify(z); rep.Valid || !strings.Contains(fmt.Sprint(rep.Failed(proof.CheckSummary)), "nor the page the hub signed") {
+		t.Fatalf("a summary changed after signing: %v", rep.Checks)
+	}
+}
+
 // Conflicting copies at the hub are reported in the summary.
 func TestConflictNoted(t *testing.T) {
 	f := newFixture(t)
