@@ -34,7 +34,10 @@
 // listed in the manifest, fixed timestamps, no extra fields or comments), so
 // a verifier can re-encode what it read and demand the same bytes: a change
 // to any byte of the file, inside a file or in the zip's own headers, is
-// detected and named.
+// detected and named. The verifier also draws signature.svg and
+// summary.html again from the files and compares them; a summary laid out
+// by another version of the hub passes only if it is, byte for byte, the
+// page the hub signed, so old bundles stay valid when the verifier changes.
 //
 // # Trust model
 //
@@ -65,4 +68,14 @@
 // slipped in later. It does not show that the device's clock was right
 // (the manifest gives the hub-corrected time and any clock_suspect flag) or
 // that the person is who they said they were.
+//
+// # Personal data
+//
+// A bundle holds the visitor's identity and handwritten signature, and
+// payload.json also holds the secret token of their receipt page, with
+// which anyone can withdraw their consents. The token is inside the bytes
+// the envelope's payload_sha256 pins, so it cannot be left out without
+// breaking the proof: hand bundles only to whom the controller would show
+// the consent itself. Chain records carry other visitors' payloads only
+// sealed to the hub key, never opened.
 package proof

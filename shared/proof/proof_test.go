@@ -621,15 +621,20 @@ func TestSummaryFromAnotherLayout(t *testing.T) {
 	}
 }
 
-// Conflicting copies at the hub are reported in the summary.
+// Conflicting copies at the hub and the hub's findings are reported.
 func TestConflictNoted(t *testing.T) {
 	f := newFixture(t)
 	b := *f.bundle
 	b.Conflicts = []proof.Conflict{{SHA256: strings.Repeat("e", 64), ReceivedAt: "2026-11-23T00:00:00.000000000Z"}}
+	b.Record.Flags = []string{"clock_suspect"}
 	z := mustBuild(t, &b, f.hubPriv)
-	mustValid(t, z)
-	if html := fileOf(t, z, "summary.html"); !strings.Contains(html, "Conflicting copies") || !strings.Contains(html, strings.Repeat("e", 64)) {
-		t.Fatal("summary does not mention the conflict")
+	rep := mustValid(t, z)
+	if html := fileOf(t, z, "summary.html"); !strings.Contains(html, "Conflicting copies") || !strings.Contains(html, strings.Repeat("e", 64)) ||
+		!strings.Contains(html, "clock_suspect") {
+		t.Fatal("summary does not mention the conflict and the hub's finding")
+	}
+	if !strings.Contains(fmt.Sprint(rep.Checks), "(hub findings: clock_suspect)") {
+		t.Fatalf("report does not show the hub's finding: %v", rep.Checks)
 	}
 }
 

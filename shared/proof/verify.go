@@ -452,7 +452,21 @@ func (v *verifier) checkCountersig(dir string, s record.Signed, report bool) str
 	if problem != "" {
 		v.fail(CheckCountersig, dir+fileCountersig, "%s", problem)
 	} else {
-		v.ok(CheckCountersig, dir+fileCountersig, "the hub held this envelope at %s", c.ReceivedAt)
+		v.ok(CheckCountersig, dir+fileCountersig, "the hub held this envelope at %s%s", c.ReceivedAt, v.findings(dir))
+	}
+	return ""
+}
+
+// findings names the hub's flags on a record (clock_suspect, gap, fork,
+// chain_break), as the signed manifest gives them.
+func (v *verifier) findings(dir string) string {
+	if v.m == nil {
+		return ""
+	}
+	for _, r := range v.m.Records {
+		if r.Dir == dir && len(r.Flags) > 0 {
+			return " (hub findings: " + strings.Join(r.Flags, ", ") + ")"
+		}
 	}
 	return ""
 }
@@ -463,7 +477,7 @@ func (v *verifier) checkRecords() {
 		if _, ok := v.files["record/"+fileEnvelope]; !ok {
 			v.fail(CheckEnvelope, "record/"+fileEnvelope, "missing from the bundle")
 		} else {
-			v.fail(CheckEnvelope, "record/"+fileEnvelope, "malformed: %v", decodeErr(s))
+			v.fail(CheckEnvelope, "record/"+fileEnvelope, "%v", decodeErr(s))
 		}
 		v.skip(CheckChain, "chain/", "no readable record to start from")
 		return
