@@ -9,24 +9,27 @@ import (
 // Check names, one per kind of evidence; a report may hold several checks
 // of one name (one per record folder).
 const (
-	CheckZip          = "zip"
-	CheckManifest     = "manifest"
-	CheckManifestSig  = "manifest signature"
-	CheckHubKey       = "hub key"
-	CheckDeviceKey    = "device key"
-	CheckEnvelope     = "envelope"
-	CheckPayload      = "payload"
-	CheckNotice       = "notice text"
-	CheckImage        = "signature image"
-	CheckSVG          = "signature svg"
-	CheckCountersig   = "countersignature"
-	CheckRelated      = "related"
-	CheckChain        = "chain"
-	CheckSummary      = "summary"
+	CheckZip         = "zip"
+	CheckManifest    = "manifest"
+	CheckManifestSig = "manifest signature"
+	CheckHubKey      = "hub key"
+	CheckDeviceKey   = "device key"
+	CheckEnvelope    = "envelope"
+	CheckPayload     = "payload"
+	CheckNotice      = "notice text"
+	CheckImage       = "signature image"
+	CheckSVG         = "signature svg"
+	CheckCountersig  = "countersignature"
+	CheckRelated     = "related"
+	CheckChain       = "chain"
+	CheckSummary     = "summary"
+)
+
+const (
 	statusOK          = "ok"
 	statusFail        = "FAIL"
-	statusSkip        = "skip"
-	maxChainFailLines = 5
+	statusSkip        = "skip" // not checkable because something it needs failed
+	maxChainFailLines = 5      // a broken chain is reported by its first few breaks
 )
 
 // Check is one verdict.
