@@ -52,6 +52,7 @@ func NewServer(store hub.Store, sync http.Handler) *Server {
 	s.mux.HandleFunc("GET /api/v1/suggestions", s.scoped(hub.ScopeRead, s.suggestions))
 	s.mux.HandleFunc("POST /api/v1/suggestions/{id}", s.scoped(hub.ScopeAdmin, s.resolveSuggestion))
 	s.mux.HandleFunc("POST /api/v1/merges/{id}/undo", s.scoped(hub.ScopeAdmin, s.undoMerge))
+	s.mux.HandleFunc("GET /api/v1/proofs/{id}", s.scoped(hub.ScopeRead, s.proof))
 	s.mux.HandleFunc("GET /n/{id}/{version}", s.noticePage)
 	s.mux.HandleFunc("GET /r/{token}", s.receiptPage)
 	s.mux.HandleFunc("POST /r/{token}", s.receiptPage)

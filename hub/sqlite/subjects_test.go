@@ -14,9 +14,9 @@ import (
 	"github.com/attesta/attesta/shared/record"
 )
 
-// capture ingests, as collector, a verified consent record made at `at`
+// choose ingests, as collector, a verified consent record made at `at`
 // (already hub-corrected) for person with the given choices.
-func (e *env) capture(collector string, seq uint64, at time.Time, person record.Subject, choices map[string]bool, flags ...string) string {
+func (e *env) choose(collector string, seq uint64, at time.Time, person record.Subject, choices map[string]bool, flags ...string) string {
 	e.t.Helper()
 	payload, _ := json.Marshal(record.Payload{Subject: person, Salt: []byte{1}})
 	id, _ := uuid.NewV7()
@@ -65,8 +65,8 @@ func TestOneSubjectAcrossTouchpoints(t *testing.T) {
 	e := mustOpen(t)
 	ctx := context.Background()
 	e.st.Now = func() time.Time { return t0.Add(24 * time.Hour) }
-	e.capture("fair", 1, t0, mario, map[string]bool{"newsletter": true, "sms": false})
-	e.capture("store", 1, t0.Add(time.Hour), mario2, map[string]bool{"sms": true})
+	e.choose("fair", 1, t0, mario, map[string]bool{"newsletter": true, "sms": false})
+	e.choose("store", 1, t0.Add(time.Hour), mario2, map[string]bool{"sms": true})
 
 	byEmail, err := e.st.FindSubject(ctx, hub.Identifier{Kind: "email", Value: "mario.rossi@esempio.it"})
 	if err != nil {
@@ -103,11 +103,11 @@ func TestOneSubjectAcrossTouchpoints(t *testing.T) {
 func TestSuggestionsNeverMerge(t *testing.T) {
 	e := mustOpen(t)
 	ctx := context.Background()
-	a := e.capture("fair", 1, t0, record.Subject{GivenName: "Mario", FamilyName: "Rossi", Email: "mario.rossi@gmail.com"}, map[string]bool{"newsletter": true})
+	a := e.choose("fair", 1, t0, record.Subject{GivenName: "Mario", FamilyName: "Rossi", Email: "mario.rossi@gmail.com"}, map[string]bool{"newsletter": true})
 	_ = a
-	e.capture("fair", 2, t0.Add(time.Minute), record.Subject{GivenName: "Mario", FamilyName: "Rosi", Email: "m.rossi@esempio.it"}, map[string]bool{"newsletter": false})
-	e.capture("fair", 3, t0.Add(2*time.Minute), record.Subject{GivenName: "Giulia", FamilyName: "Bianchi", Email: "mario.rossi+fiera@gmail.com"}, map[string]bool{"sms": true})
-	e.capture("fair", 4, t0.Add(3*time.Minute), record.Subject{GivenName: "Anna", FamilyName: "Verdi", Email: "anna@esempio.it"}, map[string]bool{"sms": true})
+	e.choose("fair", 2, t0.Add(time.Minute), record.Subject{GivenName: "Mario", FamilyName: "Rosi", Email: "m.rossi@esempio.it"}, map[string]bool{"newsletter": false})
+	e.choose("fair", 3, t0.Add(2*time.Minute), record.Subject{GivenName: "Giulia", FamilyName: "Bianchi", Email: "mario.rossi+fiera@gmail.com"}, map[string]bool{"sms": true})
+	e.choose("fair", 4, t0.Add(3*time.Minute), record.Subject{GivenName: "Anna", FamilyName: "Verdi", Email: "anna@esempio.it"}, map[string]bool{"sms": true})
 
 	sg, err := e.st.Suggestions(ctx, 10)
 	if err != nil {
@@ -164,14 +164,14 @@ func TestSuggestionsNeverMerge(t *testing.T) {
 func TestAutoMergeOnSharedIdentifiers(t *testing.T) {
 	e := mustOpen(t)
 	ctx := context.Background()
-	e.capture("fair", 1, t0, record.Subject{GivenName: "Mario", FamilyName: "Rossi", Email: "mario@esempio.it"}, map[string]bool{"newsletter": true})
-	e.capture("fair", 2, t0.Add(time.Minute), record.Subject{GivenName: "M", FamilyName: "R", Phone: "3331234567"}, map[string]bool{"sms": true})
+	e.choose("fair", 1, t0, record.Subject{GivenName: "Mario", FamilyName: "Rossi", Email: "mario@esempio.it"}, map[string]bool{"newsletter": true})
+	e.choose("fair", 2, t0.Add(time.Minute), record.Subject{GivenName: "M", FamilyName: "R", Phone: "3331234567"}, map[string]bool{"sms": true})
 	a, _ := e.st.FindSubject(ctx, hub.Identifier{Kind: "email", Value: "mario@esempio.it"})
 	b, _ := e.st.FindSubject(ctx, hub.Identifier{Kind: "phone", Value: "+393331234567"})
 	if a == b {
 		t.Fatal("two different identifiers were one subject before any record joined them")
 	}
-	e.capture("store", 1, t0.Add(time.Hour), record.Subject{GivenName: "Mario", FamilyName: "Rossi", Email: "mario@esempio.it", Phone: "333 123 4567"}, map[string]bool{"phone": true})
+	e.choose("store", 1, t0.Add(time.Hour), record.Subject{GivenName: "Mario", FamilyName: "Rossi", Email: "mario@esempio.it", Phone: "333 123 4567"}, map[string]bool{"phone": true})
 	b, _ = e.st.FindSubject(ctx, hub.Identifier{Kind: "phone", Value: "+393331234567"})
 	if a != b {
 		t.Fatalf("a record with both identifiers did not join them: %s %s", a, b)
@@ -192,8 +192,8 @@ func TestStateInAnyArrivalOrder(t *testing.T) {
 	ctx := context.Background()
 	e.st.Now = func() time.Time { return t0.Add(48 * time.Hour) }
 	p := record.Subject{GivenName: "Anna", FamilyName: "Verdi", Email: "anna@esempio.it"}
-	e.capture("store", 1, t0.Add(2*time.Hour), p, map[string]bool{"newsletter": false}) // later refusal arrives first
-	e.capture("fair", 1, t0, p, map[string]bool{"newsletter": true, "profiling": true}) // an offline kiosk's earlier grant
+	e.choose("store", 1, t0.Add(2*time.Hour), p, map[string]bool{"newsletter": false}) // later refusal arrives first
+	e.choose("fair", 1, t0, p, map[string]bool{"newsletter": true, "profiling": true}) // an offline kiosk's earlier grant
 	if d := e.check("email", "anna@esempio.it", "newsletter"); d.Decision != hub.Denied {
 		t.Fatalf("newsletter: %+v", d)
 	}
@@ -206,16 +206,16 @@ func TestStateInAnyArrivalOrder(t *testing.T) {
 		t.Fatalf("profiling after a year: %+v", d)
 	}
 	// A grant from a kiosk whose clock is suspect does not overturn the refusal.
-	e.capture("fair", 2, t0.Add(5*time.Hour), p, map[string]bool{"newsletter": true}, hub.FlagClockSuspect)
+	e.choose("fair", 2, t0.Add(5*time.Hour), p, map[string]bool{"newsletter": true}, hub.FlagClockSuspect)
 	if d := e.check("email", "anna@esempio.it", "newsletter"); d.Decision != hub.Denied {
 		t.Fatalf("suspect grant: %+v", d)
 	}
 	// A grant between the two arrives late: it overturns the refusal, and
 	// the suspect grant after it is the latest grant.
-	e.capture("store", 4, t0.Add(3*time.Hour), p, map[string]bool{"newsletter": true})
+	e.choose("store", 4, t0.Add(3*time.Hour), p, map[string]bool{"newsletter": true})
 	e.consistent(sid(e, "anna@esempio.it"), "anna@esempio.it")
 	// and a normal one later still does.
-	e.capture("store", 3, t0.Add(6*time.Hour), p, map[string]bool{"newsletter": true})
+	e.choose("store", 3, t0.Add(6*time.Hour), p, map[string]bool{"newsletter": true})
 	if d := e.check("email", "anna@esempio.it", "newsletter"); d.Decision != hub.Allowed {
 		t.Fatalf("re-grant: %+v", d)
 	}
@@ -227,7 +227,7 @@ func TestStateInAnyArrivalOrder(t *testing.T) {
 	if err != nil || len(w.Events) != 1 {
 		t.Fatalf("withdraw: %+v %v", w, err)
 	}
-	e.capture("store", 2, t0.Add(9*time.Hour), p, map[string]bool{"profiling": true})
+	e.choose("store", 2, t0.Add(9*time.Hour), p, map[string]bool{"profiling": true})
 	if d := e.check("email", "anna@esempio.it", "profiling"); d.Decision != hub.Denied || d.EventID != w.Events[0] {
 		t.Fatalf("profiling after withdrawal: %+v (withdrawal %s)", d, w.Events[0])
 	}

@@ -38,6 +38,9 @@ Usage:
   attesta-hub token create --scope admin|read|check [--data DIR]
   attesta-hub touchpoint list [--data DIR]
   attesta-hub device list|revoke ID [--data DIR]
+  attesta-hub proof verify BUNDLE.zip [--json]     check a proof bundle offline (no database, no network)
+  attesta-hub proof export RECORD-ID [--out FILE] [--data DIR]
+  attesta-hub proof key [--data DIR]               the hub key fingerprint to publish for inspectors
   attesta-hub service install|uninstall|start|stop|restart|status [--data DIR] [--listen ADDR]
   attesta-hub version
 
@@ -63,7 +66,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return apperr.Errorf(apperr.EINVALID, "a command is required")
 	}
 	cmd, rest := args[0], args[1:]
-	if len(rest) > 0 && (cmd == "token" || cmd == "touchpoint" || cmd == "device") {
+	if len(rest) > 0 && (cmd == "token" || cmd == "touchpoint" || cmd == "device" || cmd == "proof") {
 		cmd, rest = cmd+" "+rest[0], rest[1:]
 	}
 	switch cmd {
@@ -77,6 +80,8 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return touchpointsCmd(ctx, rest, stdout)
 	case "device list", "device revoke":
 		return deviceCmd(ctx, cmd, rest, stdout)
+	case "proof verify", "proof export", "proof key":
+		return proofCmd(ctx, cmd, rest, stdout)
 	case "service":
 		return serviceCmd(rest, stdout)
 	case "version":
