@@ -1,0 +1,52 @@
+package http
+
+import (
+	"bytes"
+	"context"
+	"testing"
+
+	"github.com/attesta/attesta/fixtures"
+)
+
+// FuzzReadChecks feeds arbitrary bulk-check bodies to the NDJSON reader:
+// it never panics, answers every non-blank line exactly once, in order,
+// and each answer is either a query or an error.
+func FuzzReadChecks(f *testing.F) {
+	for _, seed := range []string{
+		`{"email":"a@b.it","purpose":"newsletter"}` + "\n" + `{"phone":"3331234567","purpose":"sms","ref":"x"}`,
+		"{not json\n\n\n{}\n",
+		`{"email":"a@b.it","phone":"1","purpose":"sms"}` + "\r\n" + `{"email":"a@b.it","purpose":"astrology"}`,
+		string(bytes.Repeat([]byte("x"), 5000)) + "\n{}",
+	} {
+		f.Add([]byte(seed))
+	}
+	cat, err := fixtures.Catalog()
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		last := 0
+		err := readChecks(context.Background(), bytes.NewReader(body), cat, func(c *chunk) error {
+			if len(c.qs) != len(c.at) {
+				t.Fatalf("%d queries, %d positions", len(c.qs), len(c.at))
+			}
+			queries := 0
+			for _, l := range c.lines {
+				if l.Line <= last {
+					t.Fatalf("line %d after %d", l.Line, last)
+				}
+				last = l.Line
+				if l.Error == nil {
+					queries++
+				}
+			}
+			if queries != len(c.qs) {
+				t.Fatalf("%d lines without error, %d queries", queries, len(c.qs))
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatalf("reading from memory failed: %v", err)
+		}
+	})
+}
