@@ -11,7 +11,7 @@
 #   none:  all of them into an emptied $DIST
 #
 # Environment:
-#   VERSION         default: from 'git describe' (vX.Y.Z tags), else 0.0.0+git.<commit>
+#   VERSION         default: installers/version.sh, from 'git describe' (vX.Y.Z tags)
 #   DIST, BUILD     output and scratch folders (dist, build)
 #   DEB_MAINTAINER  the packages' Maintainer field
 #   ATTESTA_SIGN_CERT, ATTESTA_SIGN_KEY, ATTESTA_SIGN_PASS, ATTESTA_SIGN_TIMESTAMP
@@ -28,21 +28,7 @@ DIST=${DIST:-dist}
 BUILD=${BUILD:-build}
 DEB_MAINTAINER=${DEB_MAINTAINER:-Attesta <packages@attesta.invalid>}
 
-# git_version turns 'git describe' into a Debian-sortable version:
-# v1.2.0 → 1.2.0, v1.2.0-3-gabc1234-dirty → 1.2.0+3.gabc1234.dirty.
-git_version() {
-	local d
-	if d=$(git describe --tags --match 'v[0-9]*' --dirty 2>/dev/null); then
-		d=${d#v}
-		d=${d/-/+}
-		echo "${d//-/.}"
-		return
-	fi
-	d="0.0.0+git.$(git rev-parse --short=12 HEAD)"
-	git diff --quiet HEAD 2>/dev/null || d+=.dirty
-	echo "$d"
-}
-VERSION=${VERSION:-$(git_version)}
+VERSION=${VERSION:-$(installers/version.sh)}
 # Debian and the file names below both need this shape.
 if [[ ! $VERSION =~ ^[0-9][A-Za-z0-9.+~]*$ ]]; then
 	echo "dist.sh: VERSION $VERSION must start with a digit and hold only letters, digits and . + ~" >&2
