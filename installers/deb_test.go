@@ -211,6 +211,12 @@ func verifyUnits(t *testing.T, s *sandbox) {
 	if _, err := s.RunErr("sh", "-c", "command -v systemd-analyze"); err != nil {
 		missing(t, "systemd-analyze is not installed (package systemd)")
 	}
+	// The kiosk's user unit, with a runtime folder for the user manager it imagines.
+	s.Run("mkdir", "-p", "/run/user/0")
+	userUnit := "/usr/lib/systemd/user/attesta-kiosk.service"
+	if out, err := s.RunErr("env", "XDG_RUNTIME_DIR=/run/user/0", "systemd-analyze", "--user", "verify", userUnit); err != nil || strings.TrimSpace(out) != "" {
+		t.Errorf("systemd-analyze --user verify %s: %v\n%s", userUnit, err, out)
+	}
 	for _, p := range packages {
 		unit := "/usr/lib/systemd/system/" + p.name + ".service"
 		if out, err := s.RunErr("systemd-analyze", "verify", unit); err != nil || strings.TrimSpace(out) != "" {
