@@ -86,6 +86,7 @@ func TestDebInstall(t *testing.T) {
 	arch := runtime.GOARCH
 	hubDeb := artifact(t, "deb-"+arch, "attesta-hub_VERSION_"+arch+".deb")
 	colDeb := artifact(t, "deb-"+arch, "attesta-collector_VERSION_"+arch+".deb")
+	needRoot(t)
 	need(t, "dpkg", "adduser", "deb-systemd-helper", "runuser")
 	s := newSandbox(t)
 	s.CopyIn(hubDeb, "/tmp/attesta-hub.deb", 0o644)

@@ -109,6 +109,13 @@ func TestServiceControl(t *testing.T) {
 		return strings.Contains(body, created.ID), body
 	})
 
+	ctl("attesta-collector", "stop")
+	wantStatus("attesta-collector", "stopped")
+	waitHTTP(t, colURL+"/healthz", false)
+	ctl("attesta-collector", "start")
+	wantStatus("attesta-collector", "running")
+	waitHTTP(t, colURL+"/healthz", true)
+
 	// Uninstalling a running service stops it first and leaves no runlevel links.
 	colPID := s.pid(t, "attesta-collector")
 	if got := ctl("attesta-collector", "uninstall"); got != "attesta-collector: uninstall done (unix-systemv)" {
