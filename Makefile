@@ -3,10 +3,14 @@ SHELL := /bin/bash
 GO    ?= go
 BIN   := bin
 DEMO  := .demo
+DIST  := dist
+BUILD := build
+# VERSION empty: installers/dist.sh derives it from git describe.
+VERSION ?=
 HUB_ADDR       ?= 127.0.0.1:8700
 COLLECTOR_ADDR ?= 127.0.0.1:8701
 
-.PHONY: help build test demo bench check fuzz clean
+.PHONY: help build test demo bench check fuzz dist clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -15,9 +19,10 @@ build: ## build bin/attesta-hub and bin/attesta-collector
 	$(GO) build -o $(BIN)/attesta-hub ./hub/cmd/attesta-hub
 	$(GO) build -o $(BIN)/attesta-collector ./collector/cmd/attesta-collector
 
+# -timeout 20m: installers/ builds dist once per run, and cold cgo cross builds take minutes.
 test: ## vet and run the whole suite with the race detector
 	$(GO) vet ./...
-	$(GO) test -race -count=1 ./...
+	$(GO) test -race -count=1 -timeout 20m ./...
 
 demo: build ## run a hub and an enrolled collector on local SQLite with the fixtures
 	@mkdir -p $(DEMO)
@@ -46,7 +51,7 @@ bench: ## run the benchmarks (figures go in docs/BENCHMARKS.md)
 check: ## vet, staticcheck and the race tests
 	$(GO) vet ./...
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@2025.1.1 ./...
-	$(GO) test -race -count=1 ./...
+	$(GO) test -race -count=1 -timeout 20m ./...
 
 fuzz: ## fuzz every decoder of untrusted input for a short while each
 	@for t in shared/record:FuzzDecode shared/record:FuzzDecodePayload shared/wire:FuzzDecode shared/hlc:FuzzParse shared/seal:FuzzOpen shared/proof:FuzzVerify hub/http:FuzzReadChecks collector:FuzzCapture; do \
@@ -54,5 +59,8 @@ fuzz: ## fuzz every decoder of untrusted input for a short while each
 		$(GO) test -run '^$$' -fuzz "^$$fn\$$" -fuzztime 20s -fuzzminimizetime 5s ./$$pkg || exit 1; \
 	done
 
-clean: ## remove build output and the demo data
-	rm -rf $(BIN) dist $(DEMO)
+dist: ## release artifacts in dist/: linux amd64+arm64 programs and .debs, signed Windows zip, SHA256SUMS
+	VERSION=$(VERSION) DIST=$(DIST) BUILD=$(BUILD) GO=$(GO) installers/dist.sh
+
+clean: ## remove build output, dist/ and the demo data
+	rm -rf $(BIN) $(DIST) $(BUILD) $(DEMO)

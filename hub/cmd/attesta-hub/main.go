@@ -145,25 +145,28 @@ func runCmd(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	m.DataDir = *data
 	m.Logger = svc.Logger(stderr)
-	serve := func(ctx context.Context) error {
+	p := program(m.DataDir, m.Listen)
+	p.Open = func(ctx context.Context) error {
 		if err := m.Run(ctx); err != nil {
 			m.Close()
 			return err
 		}
 		m.Logger.Info("attesta-hub running", "url", m.HTTP.URL(), "data", m.DataDir, "version", hub.Version)
-		<-ctx.Done()
+		return nil
+	}
+	p.Close = func() error {
 		m.Logger.Info("shutting down")
 		return m.Close()
 	}
-	return program(m.DataDir, m.Listen, serve).Serve(ctx)
+	return p.Serve(ctx)
 }
 
-func program(data, listen string, run func(context.Context) error) *svc.Program {
+func program(data, listen string) *svc.Program {
 	if abs, err := filepath.Abs(data); err == nil {
 		data = abs
 	}
 	return &svc.Program{Name: "attesta-hub", DisplayName: "Attesta hub", Description: "Attesta consent hub: ingests and proves consents from collectors",
-		Arguments: []string{"run", "--data", data, "--listen", listen}, Run: run, StopTimeout: 20 * time.Second}
+		Arguments: []string{"run", "--data", data, "--listen", listen}}
 }
 
 func serviceCmd(args []string, stdout io.Writer) error {
@@ -175,7 +178,7 @@ func serviceCmd(args []string, stdout io.Writer) error {
 	if err := cli.Parse(fs, args[1:]); err != nil {
 		return err
 	}
-	out, err := program(*data, *listen, nil).Control(args[0])
+	out, err := program(*data, *listen).Control(args[0])
 	if err != nil {
 		return apperr.Errorf(apperr.EINVALID, "%v", err)
 	}
