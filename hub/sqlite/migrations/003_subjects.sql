@@ -10,8 +10,8 @@ CREATE TABLE subjects (
 	full_name  TEXT NOT NULL DEFAULT ''  -- folded "given family"
 ) STRICT;
 CREATE INDEX subjects_root ON subjects (root);
-CREATE INDEX subjects_gk ON subjects (name_gk) WHERE name_gk != '';
-CREATE INDEX subjects_fk ON subjects (name_fk) WHERE name_fk != '';
+CREATE INDEX subjects_gk ON subjects (name_gk);
+CREATE INDEX subjects_fk ON subjects (name_fk);
 
 -- Normalised identifiers (email, E.164 phone); one subject each. Equal
 -- identifiers are the same person; folded emails only suggest it.
