@@ -102,6 +102,11 @@ const (
 // names suggest the same person.
 const NameSimilarity = 0.92
 
+// CommonName is how many similar names a new subject may have before its
+// name counts as common and suggests nothing: "Mario Rossi" matches
+// thousands of people, and a review queue full of them helps nobody.
+const CommonName = 3
+
 // NameKeys are blocking keys for finding similar names without comparing
 // every subject: the given name with the family name's first three letters,
 // and the family name with the given name's. A typo in one part still

@@ -253,6 +253,11 @@ func (r *reconciler) suggestNames(sid string, s *record.Subject) error {
 	if err := rows.Err(); err != nil {
 		return err
 	}
+	// A name shared by many people says nothing about who is who: only a
+	// rare one is worth a reviewer's time.
+	if len(found) > hub.CommonName {
+		return nil
+	}
 	for _, c := range found {
 		if err := r.suggest(sid, c.root, hub.SuggestSimilarName, c.score); err != nil {
 			return err

@@ -3,6 +3,7 @@ package sqlite_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"testing"
 	"time"
 
@@ -273,4 +274,21 @@ func sid(e *env, email string) string {
 		e.t.Fatal(err)
 	}
 	return id
+}
+
+func TestCommonNamesSuggestNothing(t *testing.T) {
+	e := mustOpen(t)
+	for i := range 6 {
+		e.choose("fair", uint64(i+1), t0.Add(time.Duration(i)*time.Minute),
+			record.Subject{GivenName: "Mario", FamilyName: "Rossi", Email: fmt.Sprintf("mario%d@esempio.it", i)}, map[string]bool{"sms": true})
+	}
+	sg, err := e.st.Suggestions(context.Background(), 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The 2nd, 3rd and 4th Mario Rossi each suggest the ones before; from
+	// the 5th on the name is common and suggests nothing.
+	if len(sg) != 1+2+3 {
+		t.Fatalf("%d suggestions, want 6", len(sg))
+	}
 }
