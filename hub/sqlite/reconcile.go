@@ -27,7 +27,8 @@ type reconciler struct {
 }
 
 var reconcileSQL = map[string]string{
-	"ident":        `SELECT i.subject_id, s.root FROM identifiers i JOIN subjects s ON s.id = i.subject_id WHERE i.kind = ? AND i.value = ?`,
+	"ident": `SELECT i.subject_id, s.root FROM identifiers i JOIN subjects s ON s.id = i.subject_id
+		WHERE (i.kind = ? AND i.value = ?) OR (i.kind = ? AND i.value = ?) ORDER BY i.kind`,
 	"identPut":     `INSERT INTO identifiers (kind, value, subject_id, folded, event_id) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
 	"subjectPut":   `INSERT INTO subjects (id, root, created_at, name_gk, name_fk, full_name) VALUES (?, ?, ?, ?, ?, ?)`,
 	"eventSubject": `SELECT se.subject_id, s.root FROM subject_events se JOIN subjects s ON s.id = se.subject_id WHERE se.event_id = ?`,
@@ -41,7 +42,7 @@ var reconcileSQL = map[string]string{
 		event_id = excluded.event_id, at = excluded.at, suspect = excluded.suspect, retention_days = excluded.retention_days,
 		last_at = excluded.last_at, last_hlc = excluded.last_hlc, last_collector = excluded.last_collector,
 		last_seq = excluded.last_seq, last_event = excluded.last_event`,
-	"similar":  `SELECT id, root, full_name FROM subjects WHERE (name_gk = ? OR name_fk = ?) AND id != ? LIMIT 25`,
+	"similar":  `SELECT id, root, full_name FROM subjects WHERE (name_gk = ? OR name_fk = ?) AND id != ? LIMIT 10`,
 	"folded":   `SELECT s.root FROM identifiers i JOIN subjects s ON s.id = i.subject_id WHERE i.folded = ? AND i.value != ? LIMIT 20`,
 	"suggest":  `INSERT INTO suggestions (subject_a, subject_b, reason, score, created_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
 	"mergePut": `INSERT INTO merges (into_id, from_id, reason, by, created_at) VALUES (?, ?, ?, ?, ?)`,
@@ -84,10 +85,11 @@ func (r *reconciler) retention(purpose string) int {
 // belong to the subject of the record they reference.
 func (r *reconciler) apply(env *record.Envelope, subject *record.Subject, at time.Time, suspect bool) error {
 	var sid, root string
+	var created bool
 	switch {
 	case subject != nil:
 		var err error
-		if sid, root, err = r.match(env, subject); err != nil {
+		if sid, root, created, err = r.match(env, subject); err != nil {
 			return err
 		}
 	case env.Ref != "":
@@ -113,7 +115,12 @@ func (r *reconciler) apply(env *record.Envelope, subject *record.Subject, at tim
 		if err != nil {
 			return fmt.Errorf("save fact: %w", err)
 		}
-		if n, _ := res.RowsAffected(); n == 1 {
+		switch n, _ := res.RowsAffected(); {
+		case n == 1 && created: // a new person has no state to fold into
+			if err := r.putState(root, f, f); err != nil {
+				return err
+			}
+		case n == 1:
 			if err := r.fold(root, f); err != nil {
 				return err
 			}
@@ -125,20 +132,23 @@ func (r *reconciler) apply(env *record.Envelope, subject *record.Subject, at tim
 // match finds or makes the subject a captured person belongs to. Equal
 // normalised identifiers are the same person; an email of one subject and a
 // phone of another in the same record merge the two (by a link).
-func (r *reconciler) match(env *record.Envelope, s *record.Subject) (sid, root string, err error) {
+func (r *reconciler) match(env *record.Envelope, s *record.Subject) (sid, root string, created bool, err error) {
 	ids, _ := hub.Identifiers(*s, r.region(env.Touchpoint))
 	if len(ids) == 0 {
-		return "", "", nil
+		return "", "", false, nil
+	}
+	// One query for both identifiers; the email's subject comes first.
+	args := []any{ids[0].Kind, ids[0].Value, ids[len(ids)-1].Kind, ids[len(ids)-1].Value}
+	rows, err := r.st["ident"].QueryContext(r.ctx, args...)
+	if err != nil {
+		return "", "", false, fmt.Errorf("find identifiers: %w", err)
 	}
 	var roots []string
-	for _, id := range ids {
+	for rows.Next() {
 		var isid, iroot string
-		err := r.st["ident"].QueryRowContext(r.ctx, id.Kind, id.Value).Scan(&isid, &iroot)
-		if errors.Is(err, sql.ErrNoRows) {
-			continue
-		}
-		if err != nil {
-			return "", "", fmt.Errorf("find identifier: %w", err)
+		if err := rows.Scan(&isid, &iroot); err != nil {
+			rows.Close()
+			return "", "", false, err
 		}
 		if sid == "" {
 			sid, root = isid, iroot
@@ -147,22 +157,25 @@ func (r *reconciler) match(env *record.Envelope, s *record.Subject) (sid, root s
 			roots = append(roots, iroot)
 		}
 	}
-	created := false
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return "", "", false, err
+	}
 	if sid == "" {
 		u, err := uuid.NewV7()
 		if err != nil {
-			return "", "", err
+			return "", "", false, err
 		}
 		sid, root, created = u.String(), u.String(), true
 		gk, fk := hub.NameKeys(s.GivenName, s.FamilyName)
 		if _, err := r.st["subjectPut"].ExecContext(r.ctx, sid, sid, r.now, gk, fk, hub.FullName(s.GivenName, s.FamilyName)); err != nil {
-			return "", "", fmt.Errorf("save subject: %w", err)
+			return "", "", false, fmt.Errorf("save subject: %w", err)
 		}
 	}
 	for _, other := range roots[min(1, len(roots)):] {
 		reason := fmt.Sprintf("record %s carries identifiers of both subjects", env.ID)
 		if err := r.merge(root, other, reason, "auto"); err != nil {
-			return "", "", err
+			return "", "", false, err
 		}
 	}
 	for _, id := range ids {
@@ -172,20 +185,20 @@ func (r *reconciler) match(env *record.Envelope, s *record.Subject) (sid, root s
 		}
 		res, err := r.st["identPut"].ExecContext(r.ctx, id.Kind, id.Value, sid, folded, env.ID)
 		if err != nil {
-			return "", "", fmt.Errorf("save identifier: %w", err)
+			return "", "", false, fmt.Errorf("save identifier: %w", err)
 		}
 		if n, _ := res.RowsAffected(); n == 1 && id.Kind == hub.IdentEmail {
 			if err := r.suggestFolded(root, id.Value, folded.(string)); err != nil {
-				return "", "", err
+				return "", "", false, err
 			}
 		}
 	}
 	if created {
 		if err := r.suggestNames(sid, s); err != nil {
-			return "", "", err
+			return "", "", false, err
 		}
 	}
-	return sid, root, nil
+	return sid, root, created, nil
 }
 
 func (r *reconciler) suggest(a, b, reason string, score float64) error {
