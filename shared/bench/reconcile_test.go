@@ -178,6 +178,9 @@ func ingestRun(b *testing.B, tpl [][]*record.Envelope, keysOf *hubRig, reconcile
 		go func() {
 			defer wg.Done()
 			sess := devs[i].Session(h.srv.URL())
+			// 200 devices at once queue at the hub's one writer; a kiosk
+			// waits as long as its pings are answered.
+			sess.Timeout = 10 * time.Minute
 			max := sess.Welcome.MaxBatch
 			for k := 0; k < len(signed[i]); k += max {
 				ack := sess.Push(signed[i][k:min(k+max, len(signed[i]))]...)

@@ -141,6 +141,7 @@ type FakeSession struct {
 	tb      testing.TB
 	Conn    *websocket.Conn
 	Welcome *wire.Welcome
+	Timeout time.Duration // how long Read waits for a frame
 	batch   uint64
 }
 
@@ -156,7 +157,7 @@ func (d *FakeDevice) Session(hubURL string) *FakeSession {
 		d.tb.Fatalf("dial: %v %s", err, status)
 	}
 	d.tb.Cleanup(func() { conn.Close() })
-	s := &FakeSession{tb: d.tb, Conn: conn}
+	s := &FakeSession{tb: d.tb, Conn: conn, Timeout: 30 * time.Second}
 	s.Send(&wire.Frame{Type: wire.THello, Hello: &wire.Hello{Collector: d.ID, DeviceTime: time.Now().Format(time.RFC3339Nano),
 		HLC: d.clock.Tick(), Streams: []wire.Stream{{Epoch: d.Epoch, Head: d.seq, HeadHash: d.prev}},
 		ConfigSeq: d.Catalog.Seq, AppVersion: "e2e-fake"}})
@@ -190,9 +191,9 @@ func (s *FakeSession) SendRaw(b []byte) {
 	}
 }
 
-// Read reads one frame, waiting at most 30 s.
+// Read reads one frame, waiting at most Timeout.
 func (s *FakeSession) Read() (*wire.Frame, error) {
-	s.Conn.SetReadDeadline(time.Now().Add(30 * time.Second))
+	s.Conn.SetReadDeadline(time.Now().Add(s.Timeout))
 	_, b, err := s.Conn.ReadMessage()
 	if err != nil {
 		return nil, err
