@@ -51,6 +51,8 @@ type Client struct {
 	Poll         time.Duration // how often an idle session looks for new records anyway
 
 	syncNow chan struct{}
+	stop    stopper
+	Stats   Stats
 
 	mu        sync.Mutex
 	connected bool
@@ -70,6 +72,7 @@ func NewClient(o Outbox, id *collector.Identity, clock *hlc.Clock) *Client {
 		},
 		PingInterval: 20 * time.Second, ReadTimeout: 60 * time.Second, WriteTimeout: 15 * time.Second,
 		ReadLimit: 16 << 20, Poll: 5 * time.Second, syncNow: make(chan struct{}, 1),
+		stop: newStopper(),
 	}
 }
 
@@ -98,6 +101,10 @@ func (c *Client) Run(ctx context.Context) error {
 	woken := false // the last wait was cut short by SyncNow
 	for {
 		healthy, err := c.session(ctx)
+		if c.stop.requested() {
+			c.setState(func() { c.connected = false })
+			return nil
+		}
 		c.setState(func() {
 			c.connected = false
 			if err != nil {
@@ -136,6 +143,9 @@ func (c *Client) Run(ctx context.Context) error {
 		case <-c.syncNow:
 			t.Stop()
 			woken = true
+		case <-c.stop.ctx.Done():
+			t.Stop()
+			return nil
 		}
 	}
 }
@@ -206,7 +216,10 @@ type inflight struct {
 // session runs one connection. healthy reports whether it got far enough
 // (a welcome and an ack, or a long quiet life) to reset the backoff.
 func (c *Client) session(ctx context.Context) (healthy bool, err error) {
-	conn, err := c.dial(ctx)
+	dctx, cancel := context.WithCancel(ctx)
+	defer context.AfterFunc(c.stop.ctx, cancel)() // Stop ends a dial in progress
+	defer cancel()
+	conn, err := c.dial(dctx)
 	if err != nil {
 		return false, err
 	}
@@ -242,6 +255,7 @@ func (c *Client) session(ctx context.Context) (healthy bool, err error) {
 		return false, err
 	}
 	c.setState(func() { c.connected, c.lastErr = true, "" })
+	c.Stats.Sessions.Add(1)
 	c.Logger.Info("sync connected", "hub", c.Identity.HubURL, "clock_offset_ms", w.ClockOffsetMS)
 
 	g, gctx := errgroup.WithContext(ctx)
@@ -419,8 +433,9 @@ func (c *Client) pump(ctx context.Context, w *wire.Welcome, in <-chan *wire.Fram
 	defer poll.Stop()
 	idle := false
 
+	draining := false // Stop was called: send nothing more, wait for the acks in flight
 	fill := func() error {
-		for len(queue) < window {
+		for !draining && len(queue) < window {
 			recs, err := c.Outbox.Pending(ctx, cursorEpoch, cursorSeq, maxBatch)
 			if err != nil {
 				return err
@@ -463,6 +478,9 @@ func (c *Client) pump(ctx context.Context, w *wire.Welcome, in <-chan *wire.Fram
 		if err := fill(); err != nil {
 			return err
 		}
+		if draining && len(queue) == 0 {
+			return errStopped
+		}
 		select {
 		case <-ctx.Done():
 			return nil
@@ -483,6 +501,7 @@ func (c *Client) pump(ctx context.Context, w *wire.Welcome, in <-chan *wire.Fram
 				for _, r := range f.Ack.Rejected {
 					c.Logger.Warn("hub quarantined a record", "record", r.ID, "seq", r.Seq, "code", r.Code, "reason", r.Reason)
 				}
+				c.Stats.Acked.Add(int64(f.Ack.Accepted + f.Ack.Duplicates + len(f.Ack.Rejected)))
 				*healthy = true
 				c.setState(func() { c.lastSync = c.Now() })
 			case wire.TConfig:
@@ -505,6 +524,8 @@ func (c *Client) pump(ctx context.Context, w *wire.Welcome, in <-chan *wire.Fram
 		case <-c.Outbox.Appended():
 		case <-c.syncNow:
 		case <-poll.C:
+		case <-c.stop.ctx.Done():
+			draining = true
 		}
 	}
 }

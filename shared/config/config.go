@@ -20,6 +20,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -141,11 +142,10 @@ func (f *boolFlag) IsBoolFlag() bool   { return true }
 // order, over the defaults already in the bound fields. Every error is an
 // apperr EINVALID naming the setting.
 func (l *Loader) Load() error {
-	file := l.file
-	if file == "" {
-		file, _ = l.lookupEnv(l.Env("config"))
+	if l.file == "" {
+		l.file, _ = l.lookupEnv(l.Env("config"))
 	}
-	if file != "" {
+	if file := l.file; file != "" {
 		b, err := os.ReadFile(file)
 		if err != nil {
 			return apperr.Errorf(apperr.EINVALID, "config: %v", err)
@@ -196,8 +196,8 @@ func (l *Loader) refuse(from string, s *Setting, shown string, err error) error 
 
 func quote(s string) string { return strconv.Quote(s) }
 
-// File is the settings file given with --config, "" if none (the
-// environment's is not included).
+// File is the settings file Load read (from --config or the environment),
+// "" if none.
 func (l *Loader) File() string { return l.file }
 
 // Origin says where a setting's value came from: "default", the file and
@@ -418,7 +418,11 @@ func valueLine(s *Setting) (string, error) {
 func (l *Loader) Given() []string {
 	var out []string
 	if l.file != "" {
-		out = append(out, "--config", l.file)
+		file := l.file
+		if abs, err := filepath.Abs(file); err == nil {
+			file = abs
+		}
+		out = append(out, "--config="+file)
 	}
 	for i := range l.Settings {
 		s := &l.Settings[i]

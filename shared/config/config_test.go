@@ -14,14 +14,14 @@ import (
 )
 
 type settings struct {
-	Data    string
-	Listen  string
-	Hub     string
-	Idle    time.Duration
-	Window  int
-	Open    bool
-	Level   string
-	PIN     string
+	Data   string
+	Listen string
+	Hub    string
+	Idle   time.Duration
+	Window int
+	Open   bool
+	Level  string
+	PIN    string
 }
 
 func newSettings() *settings {
