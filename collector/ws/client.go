@@ -262,6 +262,10 @@ func (c *Client) session(ctx context.Context) (healthy bool, err error) {
 	out := make(chan *wire.Frame, w.Window+2)
 	in := make(chan *wire.Frame, w.Window+2)
 	g.Go(func() error { return c.writer(gctx, conn, out) })
+	// A read error (the hub's close frame, a cut) closes in after the frames
+	// read before it, so the acks that arrived are applied before the
+	// session ends; pump returns readErr then.
+	var readErr error
 	g.Go(func() error {
 		defer close(in)
 		conn.SetPongHandler(func(string) error { conn.SetReadDeadline(time.Now().Add(c.ReadTimeout)); return nil })
@@ -269,10 +273,15 @@ func (c *Client) session(ctx context.Context) (healthy bool, err error) {
 			conn.SetReadDeadline(time.Now().Add(c.ReadTimeout))
 			f, err := readFrame(conn)
 			if err != nil {
-				if gctx.Err() != nil {
-					return nil
+				if gctx.Err() == nil {
+					readErr = err
 				}
-				return err
+				return nil
+			}
+			select { // prefer delivering a frame already read (an ack) over stopping
+			case in <- f:
+				continue
+			default:
 			}
 			select {
 			case in <- f:
@@ -287,8 +296,7 @@ func (c *Client) session(ctx context.Context) (healthy bool, err error) {
 		return nil
 	})
 	g.Go(func() error {
-		err := c.pump(gctx, w, in, out, &healthy)
-		return err
+		return c.pump(gctx, w, in, out, &healthy, &readErr)
 	})
 	err = g.Wait()
 	if err == nil && ctx.Err() == nil {
@@ -424,7 +432,7 @@ func (c *Client) writer(ctx context.Context, conn *websocket.Conn, out <-chan *w
 
 // pump sends pending records in bounded batches with a window in flight and
 // applies acks and configuration as they come.
-func (c *Client) pump(ctx context.Context, w *wire.Welcome, in <-chan *wire.Frame, out chan<- *wire.Frame, healthy *bool) error {
+func (c *Client) pump(ctx context.Context, w *wire.Welcome, in <-chan *wire.Frame, out chan<- *wire.Frame, healthy *bool, readErr *error) error {
 	maxBatch, maxBytes, window := max(w.MaxBatch, 1), max(w.MaxBatchBytes, 64<<10), max(w.Window, 1)
 	var queue []inflight
 	var batchID uint64
@@ -474,6 +482,24 @@ func (c *Client) pump(ctx context.Context, w *wire.Welcome, in <-chan *wire.Fram
 		return nil
 	}
 
+	ack := func(ctx context.Context, a *wire.Ack) error {
+		if len(queue) == 0 || queue[0].batch != a.Batch {
+			return fmt.Errorf("ack for batch %d was not expected", a.Batch)
+		}
+		q := queue[0]
+		queue = queue[1:]
+		if err := c.Outbox.Ack(ctx, q.epoch, q.through, a.Rejected); err != nil {
+			return err
+		}
+		for _, r := range a.Rejected {
+			c.Logger.Warn("hub quarantined a record", "record", r.ID, "seq", r.Seq, "code", r.Code, "reason", r.Reason)
+		}
+		c.Stats.Acked.Add(int64(a.Accepted + a.Duplicates + len(a.Rejected)))
+		*healthy = true
+		c.setState(func() { c.lastSync = c.Now() })
+		return nil
+	}
+
 	for {
 		if err := fill(); err != nil {
 			return err
@@ -483,27 +509,27 @@ func (c *Client) pump(ctx context.Context, w *wire.Welcome, in <-chan *wire.Fram
 		}
 		select {
 		case <-ctx.Done():
+			// The session ends (a write failed after the hub's close frame, or
+			// a stop): acks already received are still applied, so the hub's
+			// commits are not sent again. in closes once the reader has
+			// returned, which the closed connection makes prompt.
+			for f := range in {
+				if f.Type == wire.TAck {
+					if err := ack(context.WithoutCancel(ctx), f.Ack); err != nil {
+						return nil
+					}
+				}
+			}
 			return nil
 		case f, ok := <-in:
 			if !ok {
-				return nil
+				return *readErr // set before in was closed
 			}
 			switch f.Type {
 			case wire.TAck:
-				if len(queue) == 0 || queue[0].batch != f.Ack.Batch {
-					return fmt.Errorf("ack for batch %d was not expected", f.Ack.Batch)
-				}
-				q := queue[0]
-				queue = queue[1:]
-				if err := c.Outbox.Ack(ctx, q.epoch, q.through, f.Ack.Rejected); err != nil {
+				if err := ack(ctx, f.Ack); err != nil {
 					return err
 				}
-				for _, r := range f.Ack.Rejected {
-					c.Logger.Warn("hub quarantined a record", "record", r.ID, "seq", r.Seq, "code", r.Code, "reason", r.Reason)
-				}
-				c.Stats.Acked.Add(int64(f.Ack.Accepted + f.Ack.Duplicates + len(f.Ack.Rejected)))
-				*healthy = true
-				c.setState(func() { c.lastSync = c.Now() })
 			case wire.TConfig:
 				cat := f.Config.Catalog
 				if err := c.Outbox.ApplyCatalog(ctx, &cat); err != nil {

@@ -209,6 +209,7 @@ func (ss *session) run() error {
 		case <-writerDone:
 		case <-time.After(s.WriteTimeout):
 		}
+		ss.linger()
 		return ss.conn.Close()
 	})
 	g.Go(func() error { defer close(pushes); return ss.reader(ctx, pushes) })

@@ -3,6 +3,7 @@ package ws
 import (
 	"context"
 	"errors"
+	"io"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -103,4 +104,21 @@ func (ss *session) abort() {
 	if ss.conn != nil {
 		ss.conn.Close()
 	}
+}
+
+// lingerTimeout bounds how long a drained session waits for the collector
+// to close its end.
+const lingerTimeout = 2 * time.Second
+
+// linger, for a drained session whose acks and close frame are written,
+// reads and discards until the collector closes its end. Closing with the
+// collector's unread pushes still in the receive buffer would send a TCP
+// reset, and a reset can destroy the acks before the collector reads them.
+func (ss *session) linger() {
+	if !ss.isDraining() {
+		return
+	}
+	nc := ss.conn.NetConn()
+	nc.SetReadDeadline(time.Now().Add(lingerTimeout))
+	io.Copy(io.Discard, nc)
 }
