@@ -326,6 +326,14 @@ func (l *Loader) suggest(key string) string {
 			best, bestD = s.Key, d
 		}
 	}
+	if best == "" { // "listen_address" for "listen", "shutdown" for "shutdown_timeout"
+		for _, s := range l.Settings {
+			if len(key) >= 4 && (strings.HasPrefix(key, s.Key) || strings.HasPrefix(s.Key, key)) {
+				best = s.Key
+				break
+			}
+		}
+	}
 	if best == "" {
 		return "; '" + l.Program + " config print-default' lists every setting"
 	}
