@@ -40,7 +40,7 @@ func (c *Config) Loader() *config.Loader {
 			Help: "Address for the kiosk page, the local API and /metrics. Keep it on localhost."},
 		config.Setting{Key: "hub_url", Value: config.URL(&c.HubURL, true),
 			Help: "Hub to sync with, when it is no longer where this collector enrolled\n(a new name, a proxy). Empty: the URL given at enrollment."},
-		config.Setting{Key: "idle_reset", Value: config.Duration(&c.Idle, 5*time.Second, time.Hour), Alias: "idle",
+		config.Setting{Key: "idle_reset", Value: config.Duration(&c.Idle, time.Second, time.Hour), Alias: "idle",
 			Help: "The kiosk clears the form after this long without a touch."},
 		config.Setting{Key: "operator_pin", Value: config.String(&c.OperatorPIN, `4 to 12 digits, or "" to keep the PIN set at enrollment or by 'pin set'`, checkPIN), Secret: true,
 			Help: "Operator screen PIN, applied at start (only its salted hash is stored).\nNo flag: a command line is visible to every user of the machine."},

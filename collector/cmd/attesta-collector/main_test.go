@@ -75,7 +75,7 @@ func TestRunRefusesBadConfig(t *testing.T) {
 		{"operator_pin = \"12ab\"\n", `:1: operator_pin = (hidden): want 4 to 12 digits`},
 		{"operator_pin = 1234\n", `:1: operator_pin = (hidden): want a quoted string`},
 		{"hub_url = \"ws://hub\"\n", `:1: hub_url = "ws://hub": want an http:// or https:// URL`},
-		{"idle_reset = \"1s\"\n", `:1: idle_reset = "1s": want a duration such as 10s, 5m or 1h, from 5s to 1h`},
+		{"idle_reset = \"0s\"\n", `:1: idle_reset = "0s": want a duration such as 10s, 5m or 1h, from 1s to 1h`},
 		{"[kiosk]\nidle_reset = \"30s\"\n", `:1: unknown setting "kiosk"`},
 	} {
 		file := writeTOML(t, tc.body)
