@@ -51,15 +51,22 @@ type Server struct {
 	pinFails int
 	pinLock  time.Time
 
-	ln  net.Listener
-	srv *http.Server
-	mux *http.ServeMux
+	// DBSize reports the outbox's size on disk for the status and /metrics.
+	DBSize func() int64
+
+	figures figures // running totals for the status and /metrics
+
+	ln         net.Listener
+	srv        *http.Server
+	mux        *http.ServeMux
+	instrument func(http.Handler) http.Handler // set by ServeMetrics
 }
 
 // NewServer returns a server with its routes.
 func NewServer(o collector.Outbox, rec *collector.Recorder, sync Syncer) *Server {
 	s := &Server{Addr: "127.0.0.1:8701", Outbox: o, Recorder: rec, Sync: sync, Logger: slog.Default(),
-		Rules: collector.Rules{SignatureRequired: true}, IdleSeconds: 60, Now: time.Now, mux: http.NewServeMux()}
+		Rules: collector.Rules{SignatureRequired: true}, IdleSeconds: 60, Now: time.Now, mux: http.NewServeMux(),
+		figures: figures{started: time.Now()}}
 	s.mux.HandleFunc("GET /api/v1/config", s.config)
 	s.mux.HandleFunc("POST /api/v1/consents", s.capture)
 	s.mux.HandleFunc("GET /api/v1/status", s.status)
@@ -80,7 +87,11 @@ func (s *Server) Open() error {
 		return fmt.Errorf("listen on %s: %w", s.Addr, err)
 	}
 	s.ln = ln
-	s.srv = &http.Server{Handler: s.guard(s.mux), ReadHeaderTimeout: 10 * time.Second,
+	var h http.Handler = s.mux
+	if s.instrument != nil {
+		h = s.instrument(h)
+	}
+	s.srv = &http.Server{Handler: s.guard(h), ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog: slog.NewLogLogger(s.Logger.Handler(), slog.LevelWarn)}
 	go s.srv.Serve(ln)
 	return nil
@@ -90,12 +101,17 @@ func (s *Server) Open() error {
 func (s *Server) URL() string { return "http://" + s.ln.Addr().String() }
 
 // Close stops accepting and waits for requests in progress (a capture in
-// its transaction finishes and answers).
+// its transaction finishes and answers) until ctx ends, then cuts off
+// those left.
 func (s *Server) Close(ctx context.Context) error {
 	if s.srv == nil {
 		return nil
 	}
-	return s.srv.Shutdown(ctx)
+	err := s.srv.Shutdown(ctx)
+	if err != nil {
+		s.srv.Close()
+	}
+	return err
 }
 
 // guard adds the headers every response needs and refuses cross-site writes:
@@ -227,6 +243,7 @@ func (s *Server) capture(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if fe := c.Validate(cat, s.Rules); fe != nil {
+		s.figures.refused.Add(1)
 		s.Logger.Info("capture refused", "field", fe.Field)
 		writeError(w, s.Logger, r, fe)
 		return
@@ -254,6 +271,7 @@ func (s *Server) capture(w http.ResponseWriter, r *http.Request) {
 		writeError(w, s.Logger, r, fmt.Errorf("store capture: %w", err))
 		return
 	}
+	s.figures.captured(s.Now())
 	s.Logger.Info("consent captured", "record", consentID, "seq", seq)
 	png, err := qrcode.Encode(sealed.ReceiptURL, qrcode.Medium, 320)
 	if err != nil {
@@ -292,7 +310,8 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, struct {
 		collector.Status
 		Operator string `json:"operator,omitempty"`
-	}{st, op})
+		figuresJSON
+	}{st, op, s.figuresJSON()})
 }
 
 func (s *Server) syncNow(w http.ResponseWriter, r *http.Request) {

@@ -51,6 +51,8 @@ type Client struct {
 	Poll         time.Duration // how often an idle session looks for new records anyway
 
 	syncNow chan struct{}
+	stop    stopper
+	Stats   Stats
 
 	mu        sync.Mutex
 	connected bool
@@ -70,6 +72,7 @@ func NewClient(o Outbox, id *collector.Identity, clock *hlc.Clock) *Client {
 		},
 		PingInterval: 20 * time.Second, ReadTimeout: 60 * time.Second, WriteTimeout: 15 * time.Second,
 		ReadLimit: 16 << 20, Poll: 5 * time.Second, syncNow: make(chan struct{}, 1),
+		stop: newStopper(),
 	}
 }
 
@@ -98,6 +101,10 @@ func (c *Client) Run(ctx context.Context) error {
 	woken := false // the last wait was cut short by SyncNow
 	for {
 		healthy, err := c.session(ctx)
+		if c.stop.requested() {
+			c.setState(func() { c.connected = false })
+			return nil
+		}
 		c.setState(func() {
 			c.connected = false
 			if err != nil {
@@ -136,6 +143,9 @@ func (c *Client) Run(ctx context.Context) error {
 		case <-c.syncNow:
 			t.Stop()
 			woken = true
+		case <-c.stop.ctx.Done():
+			t.Stop()
+			return nil
 		}
 	}
 }
@@ -206,7 +216,10 @@ type inflight struct {
 // session runs one connection. healthy reports whether it got far enough
 // (a welcome and an ack, or a long quiet life) to reset the backoff.
 func (c *Client) session(ctx context.Context) (healthy bool, err error) {
-	conn, err := c.dial(ctx)
+	dctx, cancel := context.WithCancel(ctx)
+	defer context.AfterFunc(c.stop.ctx, cancel)() // Stop ends a dial in progress
+	defer cancel()
+	conn, err := c.dial(dctx)
 	if err != nil {
 		return false, err
 	}
@@ -242,12 +255,17 @@ func (c *Client) session(ctx context.Context) (healthy bool, err error) {
 		return false, err
 	}
 	c.setState(func() { c.connected, c.lastErr = true, "" })
+	c.Stats.Sessions.Add(1)
 	c.Logger.Info("sync connected", "hub", c.Identity.HubURL, "clock_offset_ms", w.ClockOffsetMS)
 
 	g, gctx := errgroup.WithContext(ctx)
 	out := make(chan *wire.Frame, w.Window+2)
 	in := make(chan *wire.Frame, w.Window+2)
 	g.Go(func() error { return c.writer(gctx, conn, out) })
+	// A read error (the hub's close frame, a cut) closes in after the frames
+	// read before it, so the acks that arrived are applied before the
+	// session ends; pump returns readErr then.
+	var readErr error
 	g.Go(func() error {
 		defer close(in)
 		conn.SetPongHandler(func(string) error { conn.SetReadDeadline(time.Now().Add(c.ReadTimeout)); return nil })
@@ -255,10 +273,15 @@ func (c *Client) session(ctx context.Context) (healthy bool, err error) {
 			conn.SetReadDeadline(time.Now().Add(c.ReadTimeout))
 			f, err := readFrame(conn)
 			if err != nil {
-				if gctx.Err() != nil {
-					return nil
+				if gctx.Err() == nil {
+					readErr = err
 				}
-				return err
+				return nil
+			}
+			select { // prefer delivering a frame already read (an ack) over stopping
+			case in <- f:
+				continue
+			default:
 			}
 			select {
 			case in <- f:
@@ -273,8 +296,7 @@ func (c *Client) session(ctx context.Context) (healthy bool, err error) {
 		return nil
 	})
 	g.Go(func() error {
-		err := c.pump(gctx, w, in, out, &healthy)
-		return err
+		return c.pump(gctx, w, in, out, &healthy, &readErr)
 	})
 	err = g.Wait()
 	if err == nil && ctx.Err() == nil {
@@ -410,7 +432,7 @@ func (c *Client) writer(ctx context.Context, conn *websocket.Conn, out <-chan *w
 
 // pump sends pending records in bounded batches with a window in flight and
 // applies acks and configuration as they come.
-func (c *Client) pump(ctx context.Context, w *wire.Welcome, in <-chan *wire.Frame, out chan<- *wire.Frame, healthy *bool) error {
+func (c *Client) pump(ctx context.Context, w *wire.Welcome, in <-chan *wire.Frame, out chan<- *wire.Frame, healthy *bool, readErr *error) error {
 	maxBatch, maxBytes, window := max(w.MaxBatch, 1), max(w.MaxBatchBytes, 64<<10), max(w.Window, 1)
 	var queue []inflight
 	var batchID uint64
@@ -419,8 +441,9 @@ func (c *Client) pump(ctx context.Context, w *wire.Welcome, in <-chan *wire.Fram
 	defer poll.Stop()
 	idle := false
 
+	draining := false // Stop was called: send nothing more, wait for the acks in flight
 	fill := func() error {
-		for len(queue) < window {
+		for !draining && len(queue) < window {
 			recs, err := c.Outbox.Pending(ctx, cursorEpoch, cursorSeq, maxBatch)
 			if err != nil {
 				return err
@@ -459,32 +482,54 @@ func (c *Client) pump(ctx context.Context, w *wire.Welcome, in <-chan *wire.Fram
 		return nil
 	}
 
+	ack := func(ctx context.Context, a *wire.Ack) error {
+		if len(queue) == 0 || queue[0].batch != a.Batch {
+			return fmt.Errorf("ack for batch %d was not expected", a.Batch)
+		}
+		q := queue[0]
+		queue = queue[1:]
+		if err := c.Outbox.Ack(ctx, q.epoch, q.through, a.Rejected); err != nil {
+			return err
+		}
+		for _, r := range a.Rejected {
+			c.Logger.Warn("hub quarantined a record", "record", r.ID, "seq", r.Seq, "code", r.Code, "reason", r.Reason)
+		}
+		c.Stats.Acked.Add(int64(a.Accepted + a.Duplicates + len(a.Rejected)))
+		*healthy = true
+		c.setState(func() { c.lastSync = c.Now() })
+		return nil
+	}
+
 	for {
 		if err := fill(); err != nil {
 			return err
 		}
+		if draining && len(queue) == 0 {
+			return errStopped
+		}
 		select {
 		case <-ctx.Done():
+			// The session ends (a write failed after the hub's close frame, or
+			// a stop): acks already received are still applied, so the hub's
+			// commits are not sent again. in closes once the reader has
+			// returned, which the closed connection makes prompt.
+			for f := range in {
+				if f.Type == wire.TAck {
+					if err := ack(context.WithoutCancel(ctx), f.Ack); err != nil {
+						return nil
+					}
+				}
+			}
 			return nil
 		case f, ok := <-in:
 			if !ok {
-				return nil
+				return *readErr // set before in was closed
 			}
 			switch f.Type {
 			case wire.TAck:
-				if len(queue) == 0 || queue[0].batch != f.Ack.Batch {
-					return fmt.Errorf("ack for batch %d was not expected", f.Ack.Batch)
-				}
-				q := queue[0]
-				queue = queue[1:]
-				if err := c.Outbox.Ack(ctx, q.epoch, q.through, f.Ack.Rejected); err != nil {
+				if err := ack(ctx, f.Ack); err != nil {
 					return err
 				}
-				for _, r := range f.Ack.Rejected {
-					c.Logger.Warn("hub quarantined a record", "record", r.ID, "seq", r.Seq, "code", r.Code, "reason", r.Reason)
-				}
-				*healthy = true
-				c.setState(func() { c.lastSync = c.Now() })
 			case wire.TConfig:
 				cat := f.Config.Catalog
 				if err := c.Outbox.ApplyCatalog(ctx, &cat); err != nil {
@@ -505,6 +550,8 @@ func (c *Client) pump(ctx context.Context, w *wire.Welcome, in <-chan *wire.Fram
 		case <-c.Outbox.Appended():
 		case <-c.syncNow:
 		case <-poll.C:
+		case <-c.stop.ctx.Done():
+			draining = true
 		}
 	}
 }

@@ -29,9 +29,10 @@ type Server struct {
 	Logger    *slog.Logger
 	PublicURL string // base URL visitors' phones reach; "" means the URL a request came in on
 
-	ln  net.Listener
-	srv *http.Server
-	mux *http.ServeMux
+	ln         net.Listener
+	srv        *http.Server
+	mux        *http.ServeMux
+	instrument func(http.Handler) http.Handler // set by ServeMetrics
 }
 
 // NewServer returns a server with its routes.
@@ -69,7 +70,11 @@ func (s *Server) Open() error {
 		return fmt.Errorf("listen on %s: %w", s.Addr, err)
 	}
 	s.ln = ln
-	s.srv = &http.Server{Handler: s.recoverer(s.mux), ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(s.Logger.Handler(), slog.LevelWarn)}
+	var h http.Handler = s.mux
+	if s.instrument != nil {
+		h = s.instrument(h)
+	}
+	s.srv = &http.Server{Handler: s.recoverer(h), ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(s.Logger.Handler(), slog.LevelWarn)}
 	go s.srv.Serve(ln)
 	return nil
 }
@@ -85,12 +90,17 @@ func (s *Server) URL() string {
 }
 
 // Close stops accepting requests and waits up to the context's deadline for
-// running ones. Hijacked websocket sessions are closed by their own server.
+// running ones, then cuts off those left. Hijacked websocket sessions are
+// closed by their own server.
 func (s *Server) Close(ctx context.Context) error {
 	if s.srv == nil {
 		return nil
 	}
-	return s.srv.Shutdown(ctx)
+	err := s.srv.Shutdown(ctx)
+	if err != nil {
+		s.srv.Close()
+	}
+	return err
 }
 
 func (s *Server) recoverer(h http.Handler) http.Handler {

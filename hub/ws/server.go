@@ -55,6 +55,7 @@ type Server struct {
 	sessions map[string]*session
 	closed   bool
 	wg       sync.WaitGroup
+	figures  figures // per-code and per-device figures for /metrics
 }
 
 // Stats are the server's running totals.
@@ -124,12 +125,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.Logger.Warn("sync upgrade failed", "device", dev.ID, "err", err)
 		return
 	}
-	sess.conn = conn
+	sess.attach(conn)
 	s.Stats.Sessions.Add(1)
 	defer s.Stats.Sessions.Add(-1)
 	err = sess.run()
 	lvl := slog.LevelInfo
-	if err != nil && !errors.Is(err, errClosed) {
+	if err != nil && !errors.Is(err, errClosed) && !errors.Is(err, errDrained) {
 		lvl = slog.LevelWarn
 	}
 	s.Logger.Log(context.Background(), lvl, "sync session ended", "device", dev.ID, "err", err)
@@ -177,17 +178,6 @@ func (s *Server) Connected() []string {
 	return out
 }
 
-// Close ends every session after its batch in flight commits, and waits.
-func (s *Server) Close() {
-	s.mu.Lock()
-	s.closed = true
-	for _, sess := range s.sessions {
-		sess.cancel(errClosed)
-	}
-	s.mu.Unlock()
-	s.wg.Wait()
-}
-
 type session struct {
 	srv    *Server
 	dev    *hub.Device
@@ -196,6 +186,9 @@ type session struct {
 	cancel context.CancelCauseFunc
 	out    chan []byte // frames for the writer
 	offset int64       // device minus hub, ms
+
+	drainMu  sync.Mutex
+	draining bool // the hub is shutting down: read nothing more, finish what was read
 }
 
 func (ss *session) log() *slog.Logger { return ss.srv.Logger.With("device", ss.dev.ID) }
@@ -216,11 +209,19 @@ func (ss *session) run() error {
 		case <-writerDone:
 		case <-time.After(s.WriteTimeout):
 		}
+		ss.linger()
 		return ss.conn.Close()
 	})
 	g.Go(func() error { defer close(pushes); return ss.reader(ctx, pushes) })
 	g.Go(func() error { defer close(verified); return ss.verify(ctx, pushes, verified) })
-	g.Go(func() error { return ss.commit(ctx, verified) })
+	g.Go(func() error {
+		if err := ss.commit(ctx, verified); err != nil {
+			return err
+		}
+		// Everything read has been committed and its ack queued: end the
+		// session (the writer flushes the acks before its close frame).
+		return errDrained
+	})
 	err := g.Wait()
 	if cause := context.Cause(ss.ctx); cause != nil && err == nil {
 		err = cause
@@ -291,7 +292,9 @@ func (ss *session) writer(ctx context.Context) error {
 }
 
 func (ss *session) read(timeout time.Duration) (*wire.Frame, error) {
-	ss.conn.SetReadDeadline(time.Now().Add(timeout))
+	if !ss.extendRead(timeout) {
+		return nil, errDraining
+	}
 	typ, b, err := ss.conn.ReadMessage()
 	if err != nil {
 		return nil, err
@@ -309,7 +312,7 @@ func (ss *session) read(timeout time.Duration) (*wire.Frame, error) {
 func (ss *session) reader(ctx context.Context, pushes chan<- *wire.Push) error {
 	s := ss.srv
 	ss.conn.SetPongHandler(func(string) error {
-		ss.conn.SetReadDeadline(time.Now().Add(s.ReadTimeout))
+		ss.extendRead(s.ReadTimeout)
 		return nil
 	})
 	f, err := ss.read(s.HelloTimeout)
@@ -356,7 +359,7 @@ func (ss *session) readErr(ctx context.Context, err error) error {
 		ss.log().Warn("sync frame over the read limit", "limit", ss.srv.ReadLimit)
 		return apperr.Errorf(apperr.ETOOLARGE, "frame over the read limit of %d bytes", ss.srv.ReadLimit)
 	}
-	if ctx.Err() != nil {
+	if ctx.Err() != nil || ss.isDraining() {
 		return nil
 	}
 	if apperr.Code(err) == apperr.EINVALID {
@@ -399,6 +402,7 @@ func (ss *session) hello(ctx context.Context, h *wire.Hello) error {
 	if err != nil {
 		return err
 	}
+	s.figures.touch(ss.dev.ID, now)
 	ss.log().Info("sync session", "pending", h.Pending, "clock_offset_ms", ss.offset, "app_version", h.AppVersion)
 	if err := ss.send(ctx, &wire.Frame{Type: wire.TWelcome, Welcome: &wire.Welcome{
 		HubTime: now.UTC().Format(time.RFC3339Nano), HLC: s.Clock.Tick(), ClockOffsetMS: ss.offset, Positions: pos,
@@ -477,6 +481,7 @@ func (ss *session) commit(ctx context.Context, in <-chan *verifiedBatch) error {
 		s.Stats.Conflicts.Add(int64(res.Conflicts))
 		s.Stats.Forks.Add(int64(res.Forks))
 		s.Stats.Rejected.Add(int64(len(res.Rejected)))
+		s.figures.committed(ss.dev.ID, s.Now(), res.Rejected)
 		for _, r := range res.Rejected {
 			ss.log().Warn("record quarantined", "record", r.ID, "epoch", r.Epoch, "seq", r.Seq, "code", r.Code, "reason", r.Reason)
 		}

@@ -25,6 +25,7 @@ type Collector struct {
 	Dir  string
 	ID   string
 	Env  []string // extra environment for 'run', e.g. ATTESTA_CLOCK_OFFSET=-72h
+	Args []string // extra arguments for 'run', e.g. --shutdown-timeout 5s
 	Proc *Process
 
 	http *http.Client
@@ -78,7 +79,7 @@ func (c *Collector) Log() string { return readFile(c.log()) }
 func (c *Collector) Start() {
 	c.tb.Helper()
 	c.Proc = StartProcess(c.tb, "attesta-collector", Binaries.Collector, c.log(), c.Env,
-		"run", "--data", c.Dir, "--listen", "127.0.0.1:0")
+		append([]string{"run", "--data", c.Dir, "--listen", "127.0.0.1:0"}, c.Args...)...)
 	u := c.Proc.WaitLog(c.tb, collectorURLRE, 60*time.Second)[1]
 	c.mu.Lock()
 	c.url = u

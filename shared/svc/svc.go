@@ -37,13 +37,10 @@ type Program struct {
 // under a service manager.
 func Interactive() bool { return service.Interactive() }
 
-// Logger is text on a terminal and JSON under a service manager, where the
-// journal or event log keeps the structure.
+// Logger is NewLogger(w, "info", "auto").
 func Logger(w io.Writer) *slog.Logger {
-	if Interactive() {
-		return slog.New(slog.NewTextHandler(w, nil))
-	}
-	return slog.New(slog.NewJSONHandler(w, nil))
+	l, _ := NewLogger(w, "info", "auto")
+	return l
 }
 
 func (p *Program) service() (service.Service, error) {

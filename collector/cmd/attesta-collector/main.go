@@ -25,7 +25,9 @@ import (
 	"github.com/attesta/attesta/collector/ws"
 	"github.com/attesta/attesta/shared/apperr"
 	"github.com/attesta/attesta/shared/cli"
+	"github.com/attesta/attesta/shared/config"
 	"github.com/attesta/attesta/shared/hlc"
+	"github.com/attesta/attesta/shared/metrics"
 	"github.com/attesta/attesta/shared/record"
 	"github.com/attesta/attesta/shared/seal"
 	"github.com/attesta/attesta/shared/svc"
@@ -36,12 +38,16 @@ const usage = `attesta-collector — the Attesta kiosk daemon
 
 Usage:
   attesta-collector enroll --hub URL --code CODE [--pin PIN] [--data DIR]
-  attesta-collector run [--data DIR] [--listen ADDR] [--idle 60s]
+  attesta-collector run [--config FILE] [--data DIR] [--listen ADDR] [--idle-reset 60s] [--SETTING VALUE ...]
+  attesta-collector config print-default|print [--config FILE] [--SETTING VALUE ...]
   attesta-collector pin set PIN [--data DIR]
   attesta-collector service install|uninstall|start|stop|restart|status [--data DIR] [--listen ADDR]
   attesta-collector version
 
-The data folder defaults to $ATTESTA_COLLECTOR_DATA, else
+Settings come from defaults, a TOML file (--config FILE or
+$ATTESTA_COLLECTOR_CONFIG), environment variables (ATTESTA_COLLECTOR_<SETTING>)
+and flags, each winning over the one before; 'attesta-collector config
+print-default' lists them all. The data folder defaults to
 /var/lib/attesta-collector as root, else ~/.local/share/attesta-collector.
 
 Testing aid: ATTESTA_CLOCK_OFFSET=DURATION (e.g. -72h) makes 'run' read a
@@ -78,6 +84,8 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return pinCmd(ctx, rest, stdout)
 	case "service":
 		return serviceCmd(rest, stdout)
+	case "config":
+		return configCmd(rest, stdout)
 	case "version":
 		fmt.Fprintln(stdout, collector.Version)
 		return nil
@@ -89,30 +97,37 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	return apperr.Errorf(apperr.EINVALID, "unknown command %q", strings.Join(args, " "))
 }
 
-func defaultData() string {
-	if d := os.Getenv("ATTESTA_COLLECTOR_DATA"); d != "" {
-		return d
-	}
-	if os.Geteuid() == 0 {
-		return "/var/lib/attesta-collector"
-	}
-	home, _ := os.UserHomeDir()
-	return filepath.Join(home, ".local", "share", "attesta-collector")
+func newFlagSet(name string) *flag.FlagSet {
+	return flag.NewFlagSet("attesta-collector "+name, flag.ContinueOnError)
 }
 
-func flags(name string) (*flag.FlagSet, *string) {
-	fs := flag.NewFlagSet("attesta-collector "+name, flag.ContinueOnError)
-	return fs, fs.String("data", defaultData(), "data folder")
+// flags is the flag set of a command that only needs the data folder: it
+// comes from --data, $ATTESTA_COLLECTOR_DATA or the --config file. After
+// parse, data holds it.
+func flags(name string) (fs *flag.FlagSet, data *string, l *config.Loader) {
+	fs = newFlagSet(name)
+	c := NewConfig()
+	l = c.Loader()
+	l.Bind(fs, "data")
+	return fs, &c.DataDir, l
+}
+
+// parse parses the command line and loads the settings.
+func parse(fs *flag.FlagSet, l *config.Loader, args []string) error {
+	if err := cli.Parse(fs, args); err != nil {
+		return err
+	}
+	return l.Load()
 }
 
 func dbPath(data string) string { return filepath.Join(data, "collector.db") }
 
 func enrollCmd(ctx context.Context, args []string, stdout io.Writer) error {
-	fs, data := flags("enroll")
+	fs, data, l := flags("enroll")
 	hubURL := fs.String("hub", "", "the hub's URL, e.g. https://hub.example.com")
 	code := fs.String("code", "", "the one-time code from 'attesta-hub enroll' (or the attesta://enroll link in its QR code)")
 	pin := fs.String("pin", "", "operator screen PIN (4 to 12 digits)")
-	if err := cli.Parse(fs, args); err != nil {
+	if err := parse(fs, l, args); err != nil {
 		return err
 	}
 	if strings.HasPrefix(*code, "attesta://enroll?") {
@@ -180,8 +195,8 @@ func validPIN(p string) bool {
 }
 
 func pinCmd(ctx context.Context, args []string, stdout io.Writer) error {
-	fs, data := flags("pin set")
-	if err := cli.Parse(fs, args); err != nil {
+	fs, data, l := flags("pin set")
+	if err := parse(fs, l, args); err != nil {
 		return err
 	}
 	if fs.NArg() != 1 || !validPIN(fs.Arg(0)) {
@@ -200,15 +215,18 @@ func pinCmd(ctx context.Context, args []string, stdout io.Writer) error {
 }
 
 func runCmd(ctx context.Context, args []string, stderr io.Writer) error {
-	fs, data := flags("run")
 	m := NewMain()
-	fs.StringVar(&m.Listen, "listen", m.Listen, "address for the kiosk UI and local API (keep it on localhost)")
-	fs.DurationVar(&m.Idle, "idle", m.Idle, "idle time after which the kiosk clears the form")
-	if err := cli.Parse(fs, args); err != nil {
+	l := m.Config.Loader()
+	fs := newFlagSet("run")
+	l.Bind(fs)
+	if err := parse(fs, l, args); err != nil {
 		return err
 	}
-	m.DataDir = *data
-	m.Logger = svc.Logger(stderr)
+	logger, err := svc.NewLogger(stderr, m.LogLevel, m.LogFormat)
+	if err != nil {
+		return apperr.Errorf(apperr.EINVALID, "config: %v", err)
+	}
+	m.Logger = logger
 	if v := os.Getenv("ATTESTA_CLOCK_OFFSET"); v != "" {
 		off, err := time.ParseDuration(v)
 		if err != nil {
@@ -217,40 +235,49 @@ func runCmd(ctx context.Context, args []string, stderr io.Writer) error {
 		m.Now = func() time.Time { return time.Now().Add(off) }
 		m.Logger.Warn("device clock offset by ATTESTA_CLOCK_OFFSET (testing aid)", "offset", off)
 	}
-	p := program(m.DataDir, m.Listen)
+	p := program(nil)
 	p.Open = func(ctx context.Context) error {
 		if err := m.Run(ctx); err != nil {
 			m.Close()
 			return err
 		}
-		m.Logger.Info("attesta-collector running", "kiosk", m.HTTP.URL(), "hub", m.Identity.HubURL, "collector", m.Identity.CollectorID, "version", collector.Version)
+		m.Logger.Info("attesta-collector running", "kiosk", m.HTTP.URL(), "hub", m.Identity.HubURL, "collector", m.Identity.CollectorID, "version", collector.Version, "config", l.File())
 		return nil
 	}
 	p.Close = func() error {
-		m.Logger.Info("shutting down")
+		m.Logger.Info("shutting down", "timeout", m.ShutdownTimeout)
 		return m.Close()
 	}
 	return p.Serve(ctx)
 }
 
-func program(data, listen string) *svc.Program {
-	if abs, err := filepath.Abs(data); err == nil {
-		data = abs
-	}
+// program is the service; arguments are what an installed one runs after "run".
+func program(arguments []string) *svc.Program {
 	return &svc.Program{Name: "attesta-collector", DisplayName: "Attesta collector", Description: "Attesta kiosk daemon: captures consents offline and syncs them to the hub",
-		Arguments: []string{"run", "--data", data, "--listen", listen}}
+		Arguments: append([]string{"run"}, arguments...)}
 }
 
 func serviceCmd(args []string, stdout io.Writer) error {
 	if len(args) == 0 {
 		return apperr.Errorf(apperr.EINVALID, "service needs an action: install, uninstall, start, stop, restart or status")
 	}
-	fs, data := flags("service " + args[0])
-	listen := fs.String("listen", "127.0.0.1:8701", "address the installed service listens on")
-	if err := cli.Parse(fs, args[1:]); err != nil {
+	c := NewConfig()
+	l := c.Loader()
+	fs := newFlagSet("service " + args[0])
+	l.Bind(fs)
+	if err := parse(fs, l, args[1:]); err != nil {
 		return err
 	}
-	out, err := program(*data, *listen).Control(args[0])
+	// The installed service runs with the settings given here by flag or
+	// environment, and reads the same --config file at each start.
+	if abs, err := filepath.Abs(c.DataDir); err == nil {
+		c.DataDir = abs
+	}
+	arguments := l.Given()
+	if l.File() == "" && l.Origin("data") == "default" {
+		arguments = append(arguments, "--data="+c.DataDir) // this user's default, not the service account's
+	}
+	out, err := program(arguments).Control(args[0])
 	if err != nil {
 		return apperr.Errorf(apperr.EINVALID, "%v", err)
 	}
@@ -260,16 +287,15 @@ func serviceCmd(args []string, stdout io.Writer) error {
 
 // Main is the running collector, for main and for tests.
 type Main struct {
-	DataDir string
-	Listen  string
-	Idle    time.Duration
-	Logger  *slog.Logger
-	Now     func() time.Time // the device clock
+	Config
+	Logger *slog.Logger
+	Now    func() time.Time // the device clock
 
 	Outbox   *sqlite.Outbox
 	Identity *collector.Identity
 	Client   *ws.Client
 	HTTP     *chttp.Server
+	Metrics  *metrics.Registry
 
 	cancel context.CancelFunc
 	g      *errgroup.Group
@@ -277,7 +303,7 @@ type Main struct {
 
 // NewMain returns a Main with defaults.
 func NewMain() *Main {
-	return &Main{DataDir: defaultData(), Listen: "127.0.0.1:8701", Idle: 60 * time.Second, Logger: slog.Default(), Now: time.Now}
+	return &Main{Config: NewConfig(), Logger: slog.Default(), Now: time.Now}
 }
 
 // Run opens the outbox, starts the local server and the sync client.
@@ -292,6 +318,16 @@ func (m *Main) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if m.HubURL != "" {
+		id.HubURL = strings.TrimRight(m.HubURL, "/")
+	}
+	if m.OperatorPIN != "" && !chttp.CheckPIN(id.PINHash, m.OperatorPIN) {
+		id.PINHash = chttp.HashPIN(m.OperatorPIN)
+		if err := o.SetPIN(ctx, id.PINHash); err != nil {
+			return err
+		}
+		m.Logger.Info("operator PIN set from the settings")
+	}
 	m.Identity = id
 	clock := &hlc.Clock{Now: m.Now}
 	last, err := o.LastHLC(ctx)
@@ -304,6 +340,9 @@ func (m *Main) Run(ctx context.Context) error {
 	rec := &collector.Recorder{Identity: id, Clock: clock, Now: m.Now}
 	m.HTTP = chttp.NewServer(o, rec, m.Client)
 	m.HTTP.Addr, m.HTTP.Logger, m.HTTP.IdleSeconds, m.HTTP.Now = m.Listen, m.Logger, int(m.Idle/time.Second), m.Now
+	m.HTTP.DBSize = o.DB().Size
+	m.Metrics = metrics.NewRegistry()
+	m.HTTP.ServeMetrics(m.Metrics)
 	if err := m.HTTP.Open(); err != nil {
 		return err
 	}
@@ -314,21 +353,40 @@ func (m *Main) Run(ctx context.Context) error {
 	return nil
 }
 
-// Close stops taking captures (those in progress finish), stops syncing and
-// closes the outbox.
+// Close stops within ShutdownTimeout: it stops taking captures (those in
+// progress commit and answer), stops the sync after the acks of the batches
+// in flight, cuts off whatever is left at the deadline, and closes the
+// outbox.
 func (m *Main) Close() error {
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), m.ShutdownTimeout)
+	defer cancel()
 	var errs []error
 	if m.HTTP != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		errs = append(errs, m.HTTP.Close(ctx))
-		cancel()
+		if err := m.HTTP.Close(ctx); err != nil {
+			m.Logger.Warn("shutdown deadline reached with requests in progress", "timeout", m.ShutdownTimeout, "err", err)
+		}
 	}
 	if m.cancel != nil {
+		m.Client.Stop()
+		done := make(chan error, 1)
+		go func() { done <- m.g.Wait() }()
+		select {
+		case err := <-done:
+			errs = append(errs, err)
+		case <-ctx.Done():
+			m.Logger.Warn("shutdown deadline reached with batches unacknowledged; they are sent again at the next start", "timeout", m.ShutdownTimeout)
+			m.cancel()
+			errs = append(errs, <-done)
+		}
 		m.cancel()
-		errs = append(errs, m.g.Wait())
 	}
 	if m.Outbox != nil {
 		errs = append(errs, m.Outbox.Close())
 	}
-	return errors.Join(errs...)
+	err := errors.Join(errs...)
+	if err == nil && m.HTTP != nil {
+		m.Logger.Info("shutdown complete", "took", time.Since(start).Round(time.Millisecond))
+	}
+	return err
 }

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	qrcode "github.com/skip2/go-qrcode"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/attesta/attesta/fixtures"
 	"github.com/attesta/attesta/hub"
@@ -27,13 +28,16 @@ import (
 	"github.com/attesta/attesta/hub/ws"
 	"github.com/attesta/attesta/shared/apperr"
 	"github.com/attesta/attesta/shared/cli"
+	"github.com/attesta/attesta/shared/config"
+	"github.com/attesta/attesta/shared/metrics"
 	"github.com/attesta/attesta/shared/svc"
 )
 
 const usage = `attesta-hub — the Attesta head-office daemon
 
 Usage:
-  attesta-hub run [--data DIR] [--listen ADDR] [--public-url URL]
+  attesta-hub run [--config FILE] [--data DIR] [--listen ADDR] [--public-url URL] [--SETTING VALUE ...]
+  attesta-hub config print-default|print [--config FILE] [--SETTING VALUE ...]
   attesta-hub enroll --name NAME --touchpoint ID [--ttl 24h] [--hub-url URL] [--json] [--data DIR]
   attesta-hub token create --scope admin|read|check [--data DIR]
   attesta-hub touchpoint list [--data DIR]
@@ -44,8 +48,10 @@ Usage:
   attesta-hub service install|uninstall|start|stop|restart|status [--data DIR] [--listen ADDR]
   attesta-hub version
 
-The data folder defaults to $ATTESTA_HUB_DATA, else /var/lib/attesta-hub as
-root, else ~/.local/share/attesta-hub.
+Settings come from defaults, a TOML file (--config FILE or $ATTESTA_HUB_CONFIG),
+environment variables (ATTESTA_HUB_<SETTING>) and flags, each winning over
+the one before; 'attesta-hub config print-default' lists them all. The data
+folder defaults to /var/lib/attesta-hub as root, else ~/.local/share/attesta-hub.
 `
 
 func main() {
@@ -84,6 +90,8 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return proofCmd(ctx, cmd, rest, stdout)
 	case "service":
 		return serviceCmd(rest, stdout)
+	case "config":
+		return configCmd(rest, stdout)
 	case "version":
 		fmt.Fprintln(stdout, hub.Version)
 		return nil
@@ -95,21 +103,27 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	return apperr.Errorf(apperr.EINVALID, "unknown command %q", strings.Join(args, " "))
 }
 
-func defaultData() string {
-	if d := os.Getenv("ATTESTA_HUB_DATA"); d != "" {
-		return d
-	}
-	if os.Geteuid() == 0 {
-		return "/var/lib/attesta-hub"
-	}
-	home, _ := os.UserHomeDir()
-	return filepath.Join(home, ".local", "share", "attesta-hub")
+func newFlagSet(name string) *flag.FlagSet {
+	return flag.NewFlagSet("attesta-hub "+name, flag.ContinueOnError)
 }
 
-func flags(name string) (*flag.FlagSet, *string) {
-	fs := flag.NewFlagSet("attesta-hub "+name, flag.ContinueOnError)
-	data := fs.String("data", defaultData(), "data folder")
-	return fs, data
+// flags is the flag set of a command that only needs the data folder: it
+// comes from --data, $ATTESTA_HUB_DATA or the --config file. After parse,
+// data holds it.
+func flags(name string) (fs *flag.FlagSet, data *string, l *config.Loader) {
+	fs = newFlagSet(name)
+	c := NewConfig()
+	l = c.Loader()
+	l.Bind(fs, "data")
+	return fs, &c.DataDir, l
+}
+
+// parse parses the command line and loads the settings.
+func parse(fs *flag.FlagSet, l *config.Loader, args []string) error {
+	if err := cli.Parse(fs, args); err != nil {
+		return err
+	}
+	return l.Load()
 }
 
 // openStore opens the hub database and loads the fixtures into a new one.
@@ -135,50 +149,61 @@ func openStore(ctx context.Context, data string) (*sqlite.Store, error) {
 }
 
 func runCmd(ctx context.Context, args []string, stderr io.Writer) error {
-	fs, data := flags("run")
 	m := NewMain()
-	fs.StringVar(&m.Listen, "listen", m.Listen, "address to listen on")
-	fs.StringVar(&m.PublicURL, "public-url", m.PublicURL, "base URL visitors' phones can reach (notice and receipt pages); default: the URL collectors enrolled with")
-	fs.DurationVar(&m.SkewBound, "skew-bound", m.SkewBound, "device clocks off by more than this are flagged clock_suspect")
-	if err := cli.Parse(fs, args); err != nil {
+	l := m.Config.Loader()
+	fs := newFlagSet("run")
+	l.Bind(fs)
+	if err := parse(fs, l, args); err != nil {
 		return err
 	}
-	m.DataDir = *data
-	m.Logger = svc.Logger(stderr)
-	p := program(m.DataDir, m.Listen)
+	logger, err := svc.NewLogger(stderr, m.LogLevel, m.LogFormat)
+	if err != nil {
+		return apperr.Errorf(apperr.EINVALID, "config: %v", err)
+	}
+	m.Logger = logger
+	p := program(nil)
 	p.Open = func(ctx context.Context) error {
 		if err := m.Run(ctx); err != nil {
 			m.Close()
 			return err
 		}
-		m.Logger.Info("attesta-hub running", "url", m.HTTP.URL(), "data", m.DataDir, "version", hub.Version)
+		m.Logger.Info("attesta-hub running", "url", m.HTTP.URL(), "data", m.DataDir, "version", hub.Version, "config", l.File())
 		return nil
 	}
 	p.Close = func() error {
-		m.Logger.Info("shutting down")
+		m.Logger.Info("shutting down", "timeout", m.ShutdownTimeout)
 		return m.Close()
 	}
 	return p.Serve(ctx)
 }
 
-func program(data, listen string) *svc.Program {
-	if abs, err := filepath.Abs(data); err == nil {
-		data = abs
-	}
+// program is the service; arguments are what an installed one runs after "run".
+func program(arguments []string) *svc.Program {
 	return &svc.Program{Name: "attesta-hub", DisplayName: "Attesta hub", Description: "Attesta consent hub: ingests and proves consents from collectors",
-		Arguments: []string{"run", "--data", data, "--listen", listen}}
+		Arguments: append([]string{"run"}, arguments...)}
 }
 
 func serviceCmd(args []string, stdout io.Writer) error {
 	if len(args) == 0 {
 		return apperr.Errorf(apperr.EINVALID, "service needs an action: install, uninstall, start, stop, restart or status")
 	}
-	fs, data := flags("service " + args[0])
-	listen := fs.String("listen", ":8700", "address the installed service listens on")
-	if err := cli.Parse(fs, args[1:]); err != nil {
+	c := NewConfig()
+	l := c.Loader()
+	fs := newFlagSet("service " + args[0])
+	l.Bind(fs)
+	if err := parse(fs, l, args[1:]); err != nil {
 		return err
 	}
-	out, err := program(*data, *listen).Control(args[0])
+	// The installed service runs with the settings given here by flag or
+	// environment, and reads the same --config file at each start.
+	if abs, err := filepath.Abs(c.DataDir); err == nil {
+		c.DataDir = abs
+	}
+	arguments := l.Given()
+	if l.File() == "" && l.Origin("data") == "default" {
+		arguments = append(arguments, "--data="+c.DataDir) // this user's default, not the service account's
+	}
+	out, err := program(arguments).Control(args[0])
 	if err != nil {
 		return apperr.Errorf(apperr.EINVALID, "%v", err)
 	}
@@ -188,20 +213,18 @@ func serviceCmd(args []string, stdout io.Writer) error {
 
 // Main is the running hub, for main and for tests.
 type Main struct {
-	DataDir   string
-	Listen    string
-	PublicURL string
-	SkewBound time.Duration
-	Logger    *slog.Logger
+	Config
+	Logger *slog.Logger
 
-	Store *sqlite.Store
-	Sync  *ws.Server
-	HTTP  *hubhttp.Server
+	Store   *sqlite.Store
+	Sync    *ws.Server
+	HTTP    *hubhttp.Server
+	Metrics *metrics.Registry
 }
 
 // NewMain returns a Main with defaults.
 func NewMain() *Main {
-	return &Main{DataDir: defaultData(), Listen: ":8700", SkewBound: 5 * time.Minute, Logger: slog.Default()}
+	return &Main{Config: NewConfig(), Logger: slog.Default()}
 }
 
 // Run opens the store and starts serving.
@@ -217,35 +240,51 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	m.Sync = ws.NewServer(st, keys)
 	m.Sync.Logger, m.Sync.SkewBound, m.Sync.PublicURL = m.Logger, m.SkewBound, m.PublicURL
+	m.Sync.MaxSessions, m.Sync.Window, m.Sync.MaxBatch, m.Sync.MaxBatchBytes = m.MaxSessions, m.SyncWindow, m.SyncMaxBatch, m.SyncMaxBytes
+	m.Sync.ReadLimit = max(m.Sync.ReadLimit, 2*int64(m.SyncMaxBytes)) // a frame is a batch plus its framing
 	m.HTTP = hubhttp.NewServer(st, m.Sync)
 	m.HTTP.Addr, m.HTTP.Logger, m.HTTP.PublicURL = m.Listen, m.Logger, m.PublicURL
+	m.Metrics = metrics.NewRegistry()
+	m.Metrics.Register(m.Sync, st)
+	m.HTTP.ServeMetrics(m.Metrics, m.MetricsOpen)
 	return m.HTTP.Open()
 }
 
-// Close stops accepting, lets batches in flight commit, and closes the database.
+// Close stops within ShutdownTimeout: it refuses new sync sessions and API
+// requests, lets the batches sessions have read commit and their acks go
+// out, lets API requests finish, cuts off whatever is left at the deadline,
+// and closes the database.
 func (m *Main) Close() error {
+	start := time.Now()
 	var errs []error
 	if m.HTTP != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), m.ShutdownTimeout)
 		defer cancel()
-		go m.Sync.Close() // hijacked sessions are not part of Shutdown
-		errs = append(errs, m.HTTP.Close(ctx))
-		m.Sync.Close()
+		var g errgroup.Group // hijacked sync sessions are not part of the HTTP server's shutdown
+		g.Go(func() error { return m.Sync.Shutdown(ctx) })
+		g.Go(func() error { return m.HTTP.Close(ctx) })
+		if err := g.Wait(); err != nil {
+			m.Logger.Warn("shutdown deadline reached; the rest was cut off", "timeout", m.ShutdownTimeout, "err", err)
+		}
 	}
 	if m.Store != nil {
 		errs = append(errs, m.Store.Close())
 	}
-	return errors.Join(errs...)
+	err := errors.Join(errs...)
+	if err == nil && m.HTTP != nil {
+		m.Logger.Info("shutdown complete", "took", time.Since(start).Round(time.Millisecond))
+	}
+	return err
 }
 
 func enrollCmd(ctx context.Context, args []string, stdout io.Writer) error {
-	fs, data := flags("enroll")
+	fs, data, l := flags("enroll")
 	name := fs.String("name", "", "the collector's name, e.g. \"Booth B12\"")
 	tp := fs.String("touchpoint", "", "touchpoint id ('attesta-hub touchpoint list')")
 	ttl := fs.Duration("ttl", 24*time.Hour, "how long the code is valid")
 	hubURL := fs.String("hub-url", "", "the hub URL the collector will use, shown in the QR code (default http://<host>:8700)")
 	asJSON := fs.Bool("json", false, `print {"code","expires_at"} only`)
-	if err := cli.Parse(fs, args); err != nil {
+	if err := parse(fs, l, args); err != nil {
 		return err
 	}
 	if *tp == "" {
@@ -281,9 +320,9 @@ func enrollCmd(ctx context.Context, args []string, stdout io.Writer) error {
 }
 
 func tokenCmd(ctx context.Context, args []string, stdout io.Writer) error {
-	fs, data := flags("token create")
+	fs, data, l := flags("token create")
 	scope := fs.String("scope", "", "admin, read or check")
-	if err := cli.Parse(fs, args); err != nil {
+	if err := parse(fs, l, args); err != nil {
 		return err
 	}
 	st, err := openStore(ctx, *data)
@@ -300,8 +339,8 @@ func tokenCmd(ctx context.Context, args []string, stdout io.Writer) error {
 }
 
 func touchpointsCmd(ctx context.Context, args []string, stdout io.Writer) error {
-	fs, data := flags("touchpoint list")
-	if err := cli.Parse(fs, args); err != nil {
+	fs, data, l := flags("touchpoint list")
+	if err := parse(fs, l, args); err != nil {
 		return err
 	}
 	st, err := openStore(ctx, *data)
@@ -321,8 +360,8 @@ func touchpointsCmd(ctx context.Context, args []string, stdout io.Writer) error 
 }
 
 func deviceCmd(ctx context.Context, cmd string, args []string, stdout io.Writer) error {
-	fs, data := flags(cmd)
-	if err := cli.Parse(fs, args); err != nil {
+	fs, data, l := flags(cmd)
+	if err := parse(fs, l, args); err != nil {
 		return err
 	}
 	st, err := openStore(ctx, *data)

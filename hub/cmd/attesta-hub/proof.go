@@ -70,9 +70,9 @@ func proofVerify(args []string, stdout io.Writer) error {
 // proofExport writes a record's bundle from the local database, for head
 // office without an API token.
 func proofExport(ctx context.Context, args []string, stdout io.Writer) error {
-	fs, data := flags("proof export")
+	fs, data, l := flags("proof export")
 	out := fs.String("out", "", `where to write the zip ("-" for stdout; default attesta-proof-<id>.zip)`)
-	if err := cli.Parse(fs, args); err != nil {
+	if err := parse(fs, l, args); err != nil {
 		return err
 	}
 	if fs.NArg() != 1 {
@@ -113,8 +113,8 @@ func proofExport(ctx context.Context, args []string, stdout io.Writer) error {
 // proofKey prints the hub's signing key and the fingerprint inspectors
 // compare with what 'proof verify' prints.
 func proofKey(ctx context.Context, args []string, stdout io.Writer) error {
-	fs, data := flags("proof key")
-	if err := cli.Parse(fs, args); err != nil {
+	fs, data, l := flags("proof key")
+	if err := parse(fs, l, args); err != nil {
 		return err
 	}
 	st, err := openStore(ctx, *data)

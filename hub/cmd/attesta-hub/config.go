@@ -1,0 +1,97 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/attesta/attesta/shared/apperr"
+	"github.com/attesta/attesta/shared/config"
+	"github.com/attesta/attesta/shared/svc"
+)
+
+// Config is every setting of the hub; NewConfig has the defaults.
+type Config struct {
+	DataDir         string
+	Listen          string
+	PublicURL       string
+	SkewBound       time.Duration
+	ShutdownTimeout time.Duration
+	LogLevel        string
+	LogFormat       string
+	MetricsOpen     bool
+	MaxSessions     int
+	SyncWindow      int
+	SyncMaxBatch    int
+	SyncMaxBytes    int
+}
+
+// NewConfig returns the defaults.
+func NewConfig() Config {
+	return Config{DataDir: defaultData(), Listen: ":8700", SkewBound: 5 * time.Minute, ShutdownTimeout: 10 * time.Second,
+		LogLevel: "info", LogFormat: "auto", MaxSessions: 2000, SyncWindow: 8, SyncMaxBatch: 500, SyncMaxBytes: 8 << 20}
+}
+
+// Loader binds the settings to c's fields.
+func (c *Config) Loader() *config.Loader {
+	return config.New("attesta-hub", "ATTESTA_HUB_",
+		config.Setting{Key: "data", Value: config.Path(&c.DataDir),
+			Help: "Data folder: hub.db (records, devices, keys, tokens).\nDefault: /var/lib/attesta-hub as root, else ~/.local/share/attesta-hub."},
+		config.Setting{Key: "listen", Value: config.HostPort(&c.Listen),
+			Help: "Address for HTTP: the sync websocket, the API, /metrics and the public notice and receipt pages."},
+		config.Setting{Key: "public_url", Value: config.URL(&c.PublicURL, true),
+			Help: "Base URL visitors' phones reach (notice and receipt QR codes).\nEmpty: the URL each collector enrolled with."},
+		config.Setting{Key: "skew_bound", Value: config.Duration(&c.SkewBound, time.Second, 24*time.Hour),
+			Help: "Device clocks off by more than this have their records flagged clock_suspect."},
+		config.Setting{Key: "shutdown_timeout", Value: config.Duration(&c.ShutdownTimeout, time.Second, 5*time.Minute),
+			Help: "On stop: how long batches in flight may take to commit and be acknowledged\nand API requests to finish before the rest are cut off."},
+		config.Setting{Key: "log_level", Value: config.OneOf(&c.LogLevel, svc.LogLevels...),
+			Help: "Least important log level written."},
+		config.Setting{Key: "log_format", Value: config.OneOf(&c.LogFormat, svc.LogFormats...),
+			Help: "Log format on stderr: auto is text on a terminal and JSON under a service manager."},
+		config.Setting{Key: "metrics_open", Value: config.Bool(&c.MetricsOpen),
+			Help: "Serve /metrics without a token. When false, a scrape needs a bearer token\nwith the read scope ('attesta-hub token create --scope read')."},
+		config.Setting{Key: "max_sessions", Value: config.Int(&c.MaxSessions, 1, 100000),
+			Help: "Collectors syncing at once; more are told to retry later (429 with Retry-After)."},
+		config.Setting{Key: "sync_window", Value: config.Int(&c.SyncWindow, 1, 64),
+			Help: "Batches a collector may have in flight before it waits for acks."},
+		config.Setting{Key: "sync_max_batch", Value: config.Int(&c.SyncMaxBatch, 1, 5000),
+			Help: "Records per batch a collector may send."},
+		config.Setting{Key: "sync_max_batch_bytes", Value: config.Int(&c.SyncMaxBytes, 64<<10, 64<<20),
+			Help: "Encoded bytes per batch a collector may send (8388608 is 8 MiB)."},
+	)
+}
+
+func defaultData() string {
+	if os.Geteuid() == 0 {
+		return "/var/lib/attesta-hub"
+	}
+	home, _ := os.UserHomeDir()
+	return filepath.Join(home, ".local", "share", "attesta-hub")
+}
+
+// configCmd prints the default settings or the effective ones.
+func configCmd(args []string, stdout io.Writer) error {
+	if len(args) == 0 || (args[0] != "print-default" && args[0] != "print") {
+		return apperr.Errorf(apperr.EINVALID, "config takes print-default (every setting with its default) or print (the effective settings and where each came from)")
+	}
+	c := NewConfig()
+	l := c.Loader()
+	if args[0] == "print-default" {
+		if len(args) > 1 {
+			return apperr.Errorf(apperr.EINVALID, "config print-default takes no arguments")
+		}
+		return l.WriteTOML(stdout, false)
+	}
+	fs := newFlagSet("config print")
+	l.Bind(fs)
+	if err := parse(fs, l, args[1:]); err != nil {
+		return err
+	}
+	if l.File() != "" {
+		fmt.Fprintf(stdout, "# loaded from %s\n", l.File())
+	}
+	return l.WriteTOML(stdout, true)
+}

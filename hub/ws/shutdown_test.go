@@ -1,0 +1,151 @@
+package ws_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/attesta/attesta/hub"
+	"github.com/attesta/attesta/hub/ws"
+	"github.com/attesta/attesta/shared/catalog"
+	"github.com/attesta/attesta/shared/hlc"
+	"github.com/attesta/attesta/shared/record"
+	"github.com/attesta/attesta/shared/wire"
+)
+
+// fakeStore is a hub.SyncStore whose Ingest takes a while, as a commit does.
+type fakeStore struct {
+	IngestFn func(batch []hub.Incoming) (*hub.IngestResult, error)
+}
+
+func (f *fakeStore) DeviceByToken(ctx context.Context, token string) (*hub.Device, error) {
+	return &hub.Device{ID: "dev-1"}, nil
+}
+func (f *fakeStore) RecordHello(context.Context, hub.Hello) error { return nil }
+func (f *fakeStore) Positions(context.Context, string, []string) ([]wire.Position, error) {
+	return nil, nil
+}
+func (f *fakeStore) Ingest(ctx context.Context, dev string, batch []hub.Incoming) (*hub.IngestResult, error) {
+	return f.IngestFn(batch)
+}
+func (f *fakeStore) Catalog(context.Context) (*catalog.Catalog, error) {
+	return &catalog.Catalog{}, nil
+}
+func (f *fakeStore) AckConfig(context.Context, string, int64) error { return nil }
+
+func dial(t *testing.T, url string) (*websocket.Conn, *http.Response, error) {
+	t.Helper()
+	h := http.Header{"Authorization": {"Bearer tok"}}
+	return (&websocket.Dialer{HandshakeTimeout: 5 * time.Second}).Dial("ws"+strings.TrimPrefix(url, "http")+wire.SyncPath, h)
+}
+
+func send(t *testing.T, c *websocket.Conn, f *wire.Frame) {
+	t.Helper()
+	b, err := wire.Encode(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.WriteMessage(websocket.TextMessage, b); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Shutdown stops reading, commits what was read, sends every one of those
+// acks before the close frame, refuses new sessions with 429, and returns
+// well within its deadline.
+func TestShutdownAcksEverythingCommitted(t *testing.T) {
+	var mu sync.Mutex
+	committed := 0
+	store := &fakeStore{IngestFn: func(batch []hub.Incoming) (*hub.IngestResult, error) {
+		time.Sleep(30 * time.Millisecond)
+		mu.Lock()
+		committed++
+		mu.Unlock()
+		return &hub.IngestResult{Rejected: make([]wire.Rejection, len(batch))}, nil
+	}}
+	srv := ws.NewServer(store, &hub.Keys{})
+	srv.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	srv.Window = 4
+	mux := http.NewServeMux()
+	mux.Handle("GET "+wire.SyncPath, srv)
+	ts := httptest.NewServer(mux)
+	defer ts.Close()
+
+	conn, _, err := dial(t, ts.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	send(t, conn, &wire.Frame{Type: wire.THello, Hello: &wire.Hello{Collector: "dev-1", DeviceTime: time.Now().Format(time.RFC3339Nano), HLC: hlc.NewClock().Tick()}})
+	const pushes = 40
+	for i := 1; i <= pushes; i++ { // far more than the hub commits before it stops
+		send(t, conn, &wire.Frame{Type: wire.TPush, Push: &wire.Push{Batch: uint64(i), Records: []record.Signed{{Envelope: []byte(`{}`), Sig: []byte{1}}}}})
+	}
+	for {
+		mu.Lock()
+		n := committed
+		mu.Unlock()
+		if n >= 2 {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	done := make(chan error, 1)
+	start := time.Now()
+	go func() { done <- srv.Shutdown(ctx) }()
+
+	var acks []uint64
+	var closeErr error
+	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	for {
+		_, b, err := conn.ReadMessage()
+		if err != nil {
+			closeErr = err
+			break
+		}
+		f, err := wire.Decode(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f.Type == wire.TAck {
+			acks = append(acks, f.Ack.Batch)
+		}
+	}
+	conn.Close() // the hub lingers until the collector closes its end
+	if err := <-done; err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	if took := time.Since(start); took > 3*time.Second {
+		t.Errorf("Shutdown took %s", took)
+	}
+	if !websocket.IsCloseError(closeErr, websocket.CloseNormalClosure) {
+		t.Errorf("session ended with %v, want a normal close frame", closeErr)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if committed == pushes {
+		t.Fatalf("all %d pushes were committed: the shutdown stopped nothing", pushes)
+	}
+	if len(acks) != committed {
+		t.Fatalf("%d batches committed but %d acked (%v)", committed, len(acks), acks)
+	}
+	for i, b := range acks {
+		if b != uint64(i+1) {
+			t.Fatalf("acks %v are not batches 1..%d in order", acks, committed)
+		}
+	}
+	if _, resp, err := dial(t, ts.URL); err == nil || resp == nil || resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" {
+		t.Errorf("a session after Shutdown: %v %v, want 429 with Retry-After", err, resp)
+	}
+}
