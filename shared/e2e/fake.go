@@ -141,7 +141,7 @@ type FakeSession struct {
 	tb      testing.TB
 	Conn    *websocket.Conn
 	Welcome *wire.Welcome
-	Timeout time.Duration // how long Read waits for a frame
+	Timeout time.Duration // how long Read waits for a frame; 0 means 30 s
 	batch   uint64
 }
 
@@ -157,7 +157,7 @@ func (d *FakeDevice) Session(hubURL string) *FakeSession {
 		d.tb.Fatalf("dial: %v %s", err, status)
 	}
 	d.tb.Cleanup(func() { conn.Close() })
-	s := &FakeSession{tb: d.tb, Conn: conn, Timeout: 30 * time.Second}
+	s := &FakeSession{tb: d.tb, Conn: conn}
 	s.Send(&wire.Frame{Type: wire.THello, Hello: &wire.Hello{Collector: d.ID, DeviceTime: time.Now().Format(time.RFC3339Nano),
 		HLC: d.clock.Tick(), Streams: []wire.Stream{{Epoch: d.Epoch, Head: d.seq, HeadHash: d.prev}},
 		ConfigSeq: d.Catalog.Seq, AppVersion: "e2e-fake"}})
@@ -193,7 +193,11 @@ func (s *FakeSession) SendRaw(b []byte) {
 
 // Read reads one frame, waiting at most Timeout.
 func (s *FakeSession) Read() (*wire.Frame, error) {
-	s.Conn.SetReadDeadline(time.Now().Add(s.Timeout))
+	wait := s.Timeout
+	if wait == 0 {
+		wait = 30 * time.Second
+	}
+	s.Conn.SetReadDeadline(time.Now().Add(wait))
 	_, b, err := s.Conn.ReadMessage()
 	if err != nil {
 		return nil, err
