@@ -2,13 +2,9 @@ package main
 
 import (
 	"errors"
-	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"time"
 
-	"github.com/attesta/attesta/shared/apperr"
 	"github.com/attesta/attesta/shared/config"
 	"github.com/attesta/attesta/shared/svc"
 )
@@ -27,7 +23,7 @@ type Config struct {
 
 // NewConfig returns the defaults.
 func NewConfig() Config {
-	return Config{DataDir: defaultData(), Listen: "127.0.0.1:8701", Idle: 60 * time.Second, ShutdownTimeout: 10 * time.Second,
+	return Config{DataDir: config.DefaultDataDir("attesta-collector"), Listen: "127.0.0.1:8701", Idle: 60 * time.Second, ShutdownTimeout: 10 * time.Second,
 		LogLevel: "info", LogFormat: "auto"}
 }
 
@@ -60,34 +56,8 @@ func checkPIN(p string) error {
 	return nil
 }
 
-func defaultData() string {
-	if os.Geteuid() == 0 {
-		return "/var/lib/attesta-collector"
-	}
-	home, _ := os.UserHomeDir()
-	return filepath.Join(home, ".local", "share", "attesta-collector")
-}
-
 // configCmd prints the default settings or the effective ones.
 func configCmd(args []string, stdout io.Writer) error {
-	if len(args) == 0 || (args[0] != "print-default" && args[0] != "print") {
-		return apperr.Errorf(apperr.EINVALID, "config takes print-default (every setting with its default) or print (the effective settings and where each came from)")
-	}
 	c := NewConfig()
-	l := c.Loader()
-	if args[0] == "print-default" {
-		if len(args) > 1 {
-			return apperr.Errorf(apperr.EINVALID, "config print-default takes no arguments")
-		}
-		return l.WriteTOML(stdout, false)
-	}
-	fs := newFlagSet("config print")
-	l.Bind(fs)
-	if err := parse(fs, l, args[1:]); err != nil {
-		return err
-	}
-	if l.File() != "" {
-		fmt.Fprintf(stdout, "# loaded from %s\n", l.File())
-	}
-	return l.WriteTOML(stdout, true)
+	return c.Loader().Command(newFlagSet("config print"), args, stdout)
 }

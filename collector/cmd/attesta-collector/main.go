@@ -112,14 +112,6 @@ func flags(name string) (fs *flag.FlagSet, data *string, l *config.Loader) {
 	return fs, &c.DataDir, l
 }
 
-// parse parses the command line and loads the settings.
-func parse(fs *flag.FlagSet, l *config.Loader, args []string) error {
-	if err := cli.Parse(fs, args); err != nil {
-		return err
-	}
-	return l.Load()
-}
-
 func dbPath(data string) string { return filepath.Join(data, "collector.db") }
 
 func enrollCmd(ctx context.Context, args []string, stdout io.Writer) error {
@@ -127,7 +119,7 @@ func enrollCmd(ctx context.Context, args []string, stdout io.Writer) error {
 	hubURL := fs.String("hub", "", "the hub's URL, e.g. https://hub.example.com")
 	code := fs.String("code", "", "the one-time code from 'attesta-hub enroll' (or the attesta://enroll link in its QR code)")
 	pin := fs.String("pin", "", "operator screen PIN (4 to 12 digits)")
-	if err := parse(fs, l, args); err != nil {
+	if err := l.Parse(fs, args); err != nil {
 		return err
 	}
 	if strings.HasPrefix(*code, "attesta://enroll?") {
@@ -196,7 +188,7 @@ func validPIN(p string) bool {
 
 func pinCmd(ctx context.Context, args []string, stdout io.Writer) error {
 	fs, data, l := flags("pin set")
-	if err := parse(fs, l, args); err != nil {
+	if err := l.Parse(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() != 1 || !validPIN(fs.Arg(0)) {
@@ -219,7 +211,7 @@ func runCmd(ctx context.Context, args []string, stderr io.Writer) error {
 	l := m.Config.Loader()
 	fs := newFlagSet("run")
 	l.Bind(fs)
-	if err := parse(fs, l, args); err != nil {
+	if err := l.Parse(fs, args); err != nil {
 		return err
 	}
 	logger, err := svc.NewLogger(stderr, m.LogLevel, m.LogFormat)
@@ -265,19 +257,10 @@ func serviceCmd(args []string, stdout io.Writer) error {
 	l := c.Loader()
 	fs := newFlagSet("service " + args[0])
 	l.Bind(fs)
-	if err := parse(fs, l, args[1:]); err != nil {
+	if err := l.Parse(fs, args[1:]); err != nil {
 		return err
 	}
-	// The installed service runs with the settings given here by flag or
-	// environment, and reads the same --config file at each start.
-	if abs, err := filepath.Abs(c.DataDir); err == nil {
-		c.DataDir = abs
-	}
-	arguments := l.Given()
-	if l.File() == "" && l.Origin("data") == "default" {
-		arguments = append(arguments, "--data="+c.DataDir) // this user's default, not the service account's
-	}
-	out, err := program(arguments).Control(args[0])
+	out, err := program(l.ServiceArguments(&c.DataDir)).Control(args[0])
 	if err != nil {
 		return apperr.Errorf(apperr.EINVALID, "%v", err)
 	}

@@ -118,14 +118,6 @@ func flags(name string) (fs *flag.FlagSet, data *string, l *config.Loader) {
 	return fs, &c.DataDir, l
 }
 
-// parse parses the command line and loads the settings.
-func parse(fs *flag.FlagSet, l *config.Loader, args []string) error {
-	if err := cli.Parse(fs, args); err != nil {
-		return err
-	}
-	return l.Load()
-}
-
 // openStore opens the hub database and loads the fixtures into a new one.
 func openStore(ctx context.Context, data string) (*sqlite.Store, error) {
 	st, err := sqlite.Open(ctx, filepath.Join(data, "hub.db"))
@@ -153,7 +145,7 @@ func runCmd(ctx context.Context, args []string, stderr io.Writer) error {
 	l := m.Config.Loader()
 	fs := newFlagSet("run")
 	l.Bind(fs)
-	if err := parse(fs, l, args); err != nil {
+	if err := l.Parse(fs, args); err != nil {
 		return err
 	}
 	logger, err := svc.NewLogger(stderr, m.LogLevel, m.LogFormat)
@@ -191,19 +183,10 @@ func serviceCmd(args []string, stdout io.Writer) error {
 	l := c.Loader()
 	fs := newFlagSet("service " + args[0])
 	l.Bind(fs)
-	if err := parse(fs, l, args[1:]); err != nil {
+	if err := l.Parse(fs, args[1:]); err != nil {
 		return err
 	}
-	// The installed service runs with the settings given here by flag or
-	// environment, and reads the same --config file at each start.
-	if abs, err := filepath.Abs(c.DataDir); err == nil {
-		c.DataDir = abs
-	}
-	arguments := l.Given()
-	if l.File() == "" && l.Origin("data") == "default" {
-		arguments = append(arguments, "--data="+c.DataDir) // this user's default, not the service account's
-	}
-	out, err := program(arguments).Control(args[0])
+	out, err := program(l.ServiceArguments(&c.DataDir)).Control(args[0])
 	if err != nil {
 		return apperr.Errorf(apperr.EINVALID, "%v", err)
 	}
@@ -284,7 +267,7 @@ func enrollCmd(ctx context.Context, args []string, stdout io.Writer) error {
 	ttl := fs.Duration("ttl", 24*time.Hour, "how long the code is valid")
 	hubURL := fs.String("hub-url", "", "the hub URL the collector will use, shown in the QR code (default http://<host>:8700)")
 	asJSON := fs.Bool("json", false, `print {"code","expires_at"} only`)
-	if err := parse(fs, l, args); err != nil {
+	if err := l.Parse(fs, args); err != nil {
 		return err
 	}
 	if *tp == "" {
@@ -322,7 +305,7 @@ func enrollCmd(ctx context.Context, args []string, stdout io.Writer) error {
 func tokenCmd(ctx context.Context, args []string, stdout io.Writer) error {
 	fs, data, l := flags("token create")
 	scope := fs.String("scope", "", "admin, read or check")
-	if err := parse(fs, l, args); err != nil {
+	if err := l.Parse(fs, args); err != nil {
 		return err
 	}
 	st, err := openStore(ctx, *data)
@@ -340,7 +323,7 @@ func tokenCmd(ctx context.Context, args []string, stdout io.Writer) error {
 
 func touchpointsCmd(ctx context.Context, args []string, stdout io.Writer) error {
 	fs, data, l := flags("touchpoint list")
-	if err := parse(fs, l, args); err != nil {
+	if err := l.Parse(fs, args); err != nil {
 		return err
 	}
 	st, err := openStore(ctx, *data)
@@ -361,7 +344,7 @@ func touchpointsCmd(ctx context.Context, args []string, stdout io.Writer) error 
 
 func deviceCmd(ctx context.Context, cmd string, args []string, stdout io.Writer) error {
 	fs, data, l := flags(cmd)
-	if err := parse(fs, l, args); err != nil {
+	if err := l.Parse(fs, args); err != nil {
 		return err
 	}
 	st, err := openStore(ctx, *data)

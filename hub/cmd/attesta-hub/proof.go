@@ -72,7 +72,7 @@ func proofVerify(args []string, stdout io.Writer) error {
 func proofExport(ctx context.Context, args []string, stdout io.Writer) error {
 	fs, data, l := flags("proof export")
 	out := fs.String("out", "", `where to write the zip ("-" for stdout; default attesta-proof-<id>.zip)`)
-	if err := parse(fs, l, args); err != nil {
+	if err := l.Parse(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() != 1 {
@@ -114,7 +114,7 @@ func proofExport(ctx context.Context, args []string, stdout io.Writer) error {
 // compare with what 'proof verify' prints.
 func proofKey(ctx context.Context, args []string, stdout io.Writer) error {
 	fs, data, l := flags("proof key")
-	if err := parse(fs, l, args); err != nil {
+	if err := l.Parse(fs, args); err != nil {
 		return err
 	}
 	st, err := openStore(ctx, *data)
