@@ -11,6 +11,7 @@ import (
 	"golang.org/x/text/unicode/norm"
 
 	"github.com/attesta/attesta/shared/apperr"
+	"github.com/attesta/attesta/shared/catalog"
 	"github.com/attesta/attesta/shared/record"
 )
 
@@ -270,11 +271,11 @@ type SubjectStore interface {
 
 // Export is a subject's data, machine-readable.
 type Export struct {
-	Format      string       `json:"format"`
-	GeneratedAt time.Time    `json:"generated_at"`
-	Controller  any          `json:"controller"`
-	Subject     *Subject     `json:"subject"`
-	Records     []ExportItem `json:"records"`
+	Format      string             `json:"format"`
+	GeneratedAt time.Time          `json:"generated_at"`
+	Controller  catalog.Controller `json:"controller"`
+	Subject     *Subject           `json:"subject"`
+	Records     []ExportItem       `json:"records"`
 }
 
 // ExportItem is one stored record about the subject, with what it captured.

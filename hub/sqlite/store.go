@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"io/fs"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -41,6 +42,8 @@ type Store struct {
 	// consent state in the same transaction. Only benchmarks turn it off,
 	// to measure what it costs.
 	Reconcile bool
+
+	catalog atomic.Pointer[catalog.Catalog] // the newest snapshot decoded
 }
 
 // Open opens or creates the hub database at path.
@@ -110,23 +113,35 @@ func (s *Store) Keys(ctx context.Context) (*hub.Keys, error) {
 	return &k, nil
 }
 
-// Catalog returns the current configuration.
+// Catalog returns the current configuration. The decoded snapshot is kept
+// and read again only when the config log has moved on (another process,
+// such as a command publishing a notice, may have appended to it), so the
+// consent check and each ingest batch cost one indexed lookup, not a decode.
+// Callers may set fields of the copy they get but must not modify its slices.
 func (s *Store) Catalog(ctx context.Context) (*catalog.Catalog, error) {
-	var seq int64
-	var b []byte
-	err := s.db.R.QueryRowContext(ctx, `SELECT seq, catalog FROM config_log ORDER BY seq DESC LIMIT 1`).Scan(&seq, &b)
-	if errors.Is(err, sql.ErrNoRows) {
+	var seq sql.NullInt64
+	if err := s.db.R.QueryRowContext(ctx, `SELECT MAX(seq) FROM config_log`).Scan(&seq); err != nil {
+		return nil, fmt.Errorf("read catalog: %w", err)
+	}
+	if !seq.Valid {
 		return nil, apperr.Errorf(apperr.ENOTFOUND, "no configuration published yet")
 	}
-	if err != nil {
+	if c := s.catalog.Load(); c != nil && c.Seq == seq.Int64 {
+		cc := *c
+		return &cc, nil
+	}
+	var b []byte
+	if err := s.db.R.QueryRowContext(ctx, `SELECT catalog FROM config_log WHERE seq = ?`, seq.Int64).Scan(&b); err != nil {
 		return nil, fmt.Errorf("read catalog: %w", err)
 	}
 	var c catalog.Catalog
 	if err := json.Unmarshal(b, &c); err != nil {
-		return nil, fmt.Errorf("decode catalog %d: %w", seq, err)
+		return nil, fmt.Errorf("decode catalog %d: %w", seq.Int64, err)
 	}
-	c.Seq = seq
-	return &c, nil
+	c.Seq = seq.Int64
+	s.catalog.Store(&c)
+	cc := c
+	return &cc, nil
 }
 
 // Publish appends a catalog snapshot to the config log; collectors get it at
