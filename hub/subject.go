@@ -71,6 +71,22 @@ func NormalizePhone(s, region string) (string, error) {
 	return phonenumbers.Format(n, phonenumbers.E164), nil
 }
 
+// ParseIdentifier reads how head office names a person: an email or a phone
+// (region for numbers without a country code), exactly one of them.
+func ParseIdentifier(email, phone, region string) (Identifier, error) {
+	switch {
+	case email != "" && phone != "":
+		return Identifier{}, apperr.Errorf(apperr.EINVALID, "give email or phone, not both")
+	case email != "":
+		v, err := NormalizeEmail(email)
+		return Identifier{IdentEmail, v}, err
+	case phone != "":
+		v, err := NormalizePhone(phone, region)
+		return Identifier{IdentPhone, v}, err
+	}
+	return Identifier{}, apperr.Errorf(apperr.EINVALID, "email or phone is required")
+}
+
 // Identifiers returns a captured subject's identifiers. A malformed one is
 // left out (the collector validated them; the hub never refuses a signed
 // record over it) and reported in bad.

@@ -30,25 +30,11 @@ type checkLine struct {
 
 // parse validates a check against the catalog and normalises its identifier.
 func (c checkLine) parse(cat *catalog.Catalog) (hub.CheckQuery, error) {
-	var q hub.CheckQuery
-	switch {
-	case c.Email != "" && c.Phone != "":
-		return q, apperr.Errorf(apperr.EINVALID, "give email or phone, not both")
-	case c.Email != "":
-		v, err := hub.NormalizeEmail(c.Email)
-		if err != nil {
-			return q, err
-		}
-		q.Ident = hub.Identifier{Kind: hub.IdentEmail, Value: v}
-	case c.Phone != "":
-		v, err := hub.NormalizePhone(c.Phone, cat.Jurisdiction)
-		if err != nil {
-			return q, err
-		}
-		q.Ident = hub.Identifier{Kind: hub.IdentPhone, Value: v}
-	default:
-		return q, apperr.Errorf(apperr.EINVALID, "email or phone is required")
+	id, err := hub.ParseIdentifier(c.Email, c.Phone, cat.Jurisdiction)
+	if err != nil {
+		return hub.CheckQuery{}, err
 	}
+	q := hub.CheckQuery{Ident: id}
 	if c.Purpose == "" {
 		return q, apperr.Errorf(apperr.EINVALID, "purpose is required")
 	}

@@ -15,17 +15,7 @@ func (s *Server) identifier(r *http.Request, email, phone string) (hub.Identifie
 	if err != nil {
 		return hub.Identifier{}, err
 	}
-	switch {
-	case email != "" && phone != "":
-		return hub.Identifier{}, apperr.Errorf(apperr.EINVALID, "give email or phone, not both")
-	case email != "":
-		v, err := hub.NormalizeEmail(email)
-		return hub.Identifier{Kind: hub.IdentEmail, Value: v}, err
-	case phone != "":
-		v, err := hub.NormalizePhone(phone, cat.Jurisdiction)
-		return hub.Identifier{Kind: hub.IdentPhone, Value: v}, err
-	}
-	return hub.Identifier{}, apperr.Errorf(apperr.EINVALID, "email or phone is required")
+	return hub.ParseIdentifier(email, phone, cat.Jurisdiction)
 }
 
 // findSubject answers GET /api/v1/subjects?email=…|phone=….
