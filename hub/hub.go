@@ -219,6 +219,7 @@ type Store interface {
 	NoticeStore
 	SubjectStore
 	ProofStore
+	Notifications
 	Keys(ctx context.Context) (*Keys, error)
 	Authenticate(ctx context.Context, token string) (Scope, error)
 	Enroll(ctx context.Context, code string, signKey ed25519.PublicKey, appVersion, host string) (*Enrolled, error)

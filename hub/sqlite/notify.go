@@ -1,0 +1,50 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+
+	"github.com/attesta/attesta/hub"
+)
+
+// notify appends a notification to the change feed inside the caller's
+// transaction, so it commits or rolls back with the change it describes.
+// data is marshalled to JSON and must hold no personal data.
+func notify(ctx context.Context, tx *sql.Tx, typ, subjectID, at string, data any) error {
+	b, err := json.Marshal(data)
+	if err != nil {
+		return fmt.Errorf("notification %s: %w", typ, err)
+	}
+	var subject any
+	if subjectID != "" {
+		subject = subjectID
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO notifications (type, subject_id, created_at, data) VALUES (?, ?, ?, ?)`,
+		typ, subject, at, string(b)); err != nil {
+		return fmt.Errorf("notification %s: %w", typ, err)
+	}
+	return nil
+}
+
+// Notifications returns up to limit notifications after seq, in order.
+func (s *Store) Notifications(ctx context.Context, after int64, limit int) ([]hub.Notification, error) {
+	rows, err := s.db.R.QueryContext(ctx, `SELECT seq, type, COALESCE(subject_id, ''), created_at, data
+		FROM notifications WHERE seq > ? ORDER BY seq LIMIT ?`, after, limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []hub.Notification
+	for rows.Next() {
+		var n hub.Notification
+		var at, data string
+		if err := rows.Scan(&n.Seq, &n.Type, &n.SubjectID, &at, &data); err != nil {
+			return nil, err
+		}
+		n.At, n.Data = parseTime(at), json.RawMessage(data)
+		out = append(out, n)
+	}
+	return out, rows.Err()
+}
