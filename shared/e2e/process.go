@@ -9,7 +9,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -26,10 +25,8 @@ var Binaries struct {
 // Build compiles attesta-hub and attesta-collector into dir. With race set
 // they are built with -race, and ChildRaces reports what they find.
 func Build(dir string, race bool) error {
-	goBin, err := exec.LookPath("go")
-	if err != nil {
-		goBin = filepath.Join(runtime.GOROOT(), "bin", "go")
-	}
+	// go test puts its own GOROOT/bin first on PATH.
+	goBin := "go"
 	for _, b := range []struct{ out, pkg string }{
 		{"attesta-hub", "github.com/attesta/attesta/hub/cmd/attesta-hub"},
 		{"attesta-collector", "github.com/attesta/attesta/collector/cmd/attesta-collector"},

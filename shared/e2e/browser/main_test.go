@@ -5,7 +5,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"testing"
 )
 
@@ -39,10 +38,8 @@ func runTests(m *testing.M) int {
 // build compiles both programs into dir in one go build, so they share the
 // build cache with `make build`.
 func build(dir string) error {
-	goBin, err := exec.LookPath("go")
-	if err != nil {
-		goBin = filepath.Join(runtime.GOROOT(), "bin", "go")
-	}
+	// go test puts its own GOROOT/bin first on PATH.
+	goBin := "go"
 	cmd := exec.Command(goBin, "build", "-o", dir+string(filepath.Separator),
 		"github.com/attesta/attesta/hub/cmd/attesta-hub",
 		"github.com/attesta/attesta/collector/cmd/attesta-collector")
