@@ -214,7 +214,12 @@ func runCmd(ctx context.Context, args []string, stderr io.Writer) error {
 	if err := l.Parse(fs, args); err != nil {
 		return err
 	}
-	logger, err := svc.NewLogger(stderr, m.LogLevel, m.LogFormat)
+	out, closeLog, err := svc.LogOutput(stderr, m.DataDir, "attesta-collector")
+	if err != nil {
+		return err
+	}
+	defer closeLog()
+	logger, err := svc.NewLogger(out, m.LogLevel, m.LogFormat)
 	if err != nil {
 		return apperr.Errorf(apperr.EINVALID, "config: %v", err)
 	}
