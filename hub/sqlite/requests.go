@@ -473,3 +473,36 @@ func (s *Store) loc() *time.Location {
 	}
 	return time.UTC
 }
+
+// RequestFromReceipt records an access or erasure request a visitor made
+// on their receipt page: the receipt token is their credential, and the
+// request names the subject of that consent. Asking again while a request
+// of the same kind from the page is still open returns that one.
+func (s *Store) RequestFromReceipt(ctx context.Context, token string, kind hub.RequestKind) (*hub.Request, error) {
+	if kind != hub.RequestAccess && kind != hub.RequestErasure {
+		return nil, apperr.Errorf(apperr.EINVALID, "the receipt page takes access or erasure requests, not %q", kind)
+	}
+	rec, err := s.Receipt(ctx, token)
+	if err != nil {
+		return nil, err
+	}
+	var sid string
+	err = s.db.R.QueryRowContext(ctx, `SELECT s.root FROM subject_events se JOIN subjects s ON s.id = se.subject_id WHERE se.event_id = ?`,
+		rec.ConsentID).Scan(&sid)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, apperr.Errorf(apperr.ENOTFOUND, "this consent names nobody the hub can find; write to the controller instead")
+	}
+	if err != nil {
+		return nil, err
+	}
+	var open string
+	err = s.db.R.QueryRowContext(ctx, `SELECT id FROM requests WHERE subject_id = ? AND kind = ? AND channel = 'receipt'
+		AND state IN ('open', 'in_progress') ORDER BY received_at LIMIT 1`, sid, string(kind)).Scan(&open)
+	if err == nil {
+		return s.Request(ctx, open)
+	}
+	if !errors.Is(err, sql.ErrNoRows) {
+		return nil, err
+	}
+	return s.CreateRequest(ctx, hub.NewRequest{Kind: kind, SubjectID: sid, Channel: "receipt", By: "receipt page"})
+}
