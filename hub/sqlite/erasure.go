@@ -32,11 +32,17 @@ func identHashWith(key []byte, id hub.Identifier) string {
 
 // identHash is the keyed hash of an identifier kept in tombstones.
 func (s *Store) identHash(ctx context.Context, id hub.Identifier) (string, error) {
-	k, err := s.Keys(ctx)
-	if err != nil {
-		return "", err
+	key := s.tombKey.Load()
+	if key == nil {
+		k, err := s.Keys(ctx)
+		if err != nil {
+			return "", err
+		}
+		b := tombstoneKey(k)
+		key = &b
+		s.tombKey.Store(key)
 	}
-	return identHashWith(tombstoneKey(k), id), nil
+	return identHashWith(*key, id), nil
 }
 
 // erasure returns the tombstone of a root subject, nil when it was not erased.
