@@ -189,8 +189,12 @@ func TestErasureEverywhere(t *testing.T) {
 			t.Fatalf("proof of %s: %d", id, code)
 		}
 		look("the proof zip of a neighbour", z)
-		if out, errOut, err := verifyBundle(t, id+".zip", z); err != nil || strings.Contains(out, "INVALID") {
+		out, errOut, err := verifyBundle(t, id+".zip", z)
+		if err != nil || strings.Contains(out, "INVALID") {
 			t.Fatalf("a neighbour's bundle no longer verifies: %v\n%s%s", err, out, errOut)
+		}
+		if id == before[0] && !strings.Contains(out, "had its personal data erased on") {
+			t.Fatalf("the bundle before the erased record does not say why its chain stops:\n%s", out)
 		}
 	}
 	code, b = rawGet(t, h, "", strings.TrimPrefix(pageURL, h.URL()))
