@@ -268,6 +268,8 @@ func TestErasureLeavesOnlyATombstone(t *testing.T) {
 	if !bytes.Contains(dbBytes(t, e), []byte(email)) {
 		t.Fatal("the email is not in the database file before erasure: the test below proves nothing")
 	}
+	// A kiosk that is offline holds another consent of theirs, made now.
+	lateView, lateConsent := e.capture("offline-epoch", 1, "", email)
 	r := e.create(hub.NewRequest{Kind: hub.RequestErasure, Email: email, Details: "please forget me, Ada"})
 	if r.SubjectID != sid {
 		t.Fatalf("request resolved to %q", r.SubjectID)
@@ -337,6 +339,23 @@ func TestErasureLeavesOnlyATombstone(t *testing.T) {
 	if got := dbBytes(t, e); bytes.Contains(got, []byte(email)) || bytes.Contains(got, []byte("forget me")) {
 		t.Fatal("the email or the request's words are still in the database file")
 	}
+	// The offline kiosk's consent, captured before the erasure, arrives
+	// after it: it joins the tombstone, erased, and makes no new subject.
+	if res := e.ingest(lateView, lateConsent); res.Accepted != 2 {
+		t.Fatalf("ingest late %+v", res)
+	}
+	if _, err := e.st.FindSubject(ctx, hub.Identifier{Kind: "email", Value: email}); apperr.Code(err) != apperr.EGONE {
+		t.Fatalf("a record from before the erasure brought the person back: %v", err)
+	}
+	if sub, err := e.st.Subject(ctx, sid); err != nil || len(sub.Events) != 4 || sub.Events[3].Subject != nil {
+		t.Fatalf("late record in the tombstone: %+v %v", sub, err)
+	}
+	if _, err := e.st.Receipt(ctx, "tok-"+email); apperr.Code(err) != apperr.EGONE {
+		t.Fatalf("receipt of the late record: %v", err)
+	}
+	if got := dbBytes(t, e); bytes.Contains(got, []byte(email)) {
+		t.Fatal("the late record's email is in the database file")
+	}
 	// Erasing twice is refused; a later consent starts a new subject.
 	if _, err := e.st.Erase(ctx, sid, hub.ErasedByRequest); apperr.Code(err) != apperr.EGONE {
 		t.Fatalf("erase twice: %v", err)
@@ -355,7 +374,7 @@ func TestErasureLeavesOnlyATombstone(t *testing.T) {
 	}
 	// The hub chain state is intact: the device's stream is whole.
 	d, err := e.st.Device(ctx, e.dev.ID)
-	if err != nil || d.Chain != hub.ChainOK || d.Received != 6 {
+	if err != nil || d.Chain != hub.ChainOK || d.Received != 8 {
 		t.Fatalf("device chain %s received %d %v", d.Chain, d.Received, err)
 	}
 	ns, _ := e.st.Notifications(ctx, 0, 100)
