@@ -261,6 +261,21 @@ func TestErasureEverywhere(t *testing.T) {
 		t.Fatalf("new history %+v (erased %s)", again, sub.ID)
 	}
 	t.Logf("searched %d responses", len(seen))
+
+	// The retention schedule swept at start, recorded the run, and stops
+	// with the hub.
+	Eventually(t, 30*time.Second, "a scheduled retention run", func() (bool, string) {
+		var runs struct {
+			Runs []struct{ By string } `json:"runs"`
+		}
+		code := api(t, h, read, "GET", "/api/v1/retention", "", &runs)
+		return code == 200 && len(runs.Runs) > 0 && runs.Runs[len(runs.Runs)-1].By == "schedule", fmt.Sprint(code, runs)
+	})
+	c.Stop()
+	h.Stop()
+	if !strings.Contains(h.Log(), "shutdown complete") || !strings.Contains(h.Log(), `msg="retention sweep"`) {
+		t.Fatalf("hub log:\n%s", h.Log())
+	}
 }
 
 // A wave of 10,000 access requests arrives through the API; head office
