@@ -159,16 +159,18 @@ func (s *Server) receiptPage(w http.ResponseWriter, r *http.Request) {
 	s.render(w, status, "receipt.html", data)
 }
 
-// sameOrigin refuses form posts another site's page makes: browsers send
-// Sec-Fetch-Site, and Origin on every POST; a post without either (a
-// script, an old browser) is let through, since the unguessable token in
-// the path is what authorises it.
+// sameOrigin refuses form posts another site's page makes. Browsers send
+// Sec-Fetch-Site (which they alone can set) and it decides. Without it,
+// Origin does, except "null": this page's no-referrer policy makes
+// browsers send that on its own posts. A post with neither (a script, an
+// old browser) is let through: the unguessable token in the path is what
+// authorises it; this check only stops another site from replaying it.
 func sameOrigin(r *http.Request) bool {
-	if site := r.Header.Get("Sec-Fetch-Site"); site != "" && site != "same-origin" && site != "none" {
-		return false
+	if site := r.Header.Get("Sec-Fetch-Site"); site != "" {
+		return site == "same-origin" || site == "none"
 	}
 	o := r.Header.Get("Origin")
-	if o == "" {
+	if o == "" || o == "null" {
 		return true
 	}
 	u, err := url.Parse(o)
