@@ -71,7 +71,15 @@ func (s *Store) Ingest(ctx context.Context, deviceID string, batch []hub.Incomin
 		}
 		defer done()
 		rec = r
-		rec.tomb = tomb
+		// Only a hub that has erased someone looks records up among the
+		// erased: the common batch pays one query, not one per record.
+		var any bool
+		if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM erasures)`).Scan(&any); err != nil {
+			return nil, fmt.Errorf("read erasures: %w", err)
+		}
+		if any {
+			rec.tomb = tomb
+		}
 	}
 
 	streams := map[string]*streamState{}
