@@ -28,13 +28,17 @@ type streamState struct {
 // evidence) and rejections (quarantined). Nothing is acknowledged before it
 // returns.
 func (s *Store) Ingest(ctx context.Context, deviceID string, batch []hub.Incoming) (*hub.IngestResult, error) {
+	tomb, err := s.tombstoneKey(ctx) // before the transaction: the writer is one connection
+	if err != nil {
+		return nil, err
+	}
 	tx, err := s.db.W.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, fmt.Errorf("begin ingest: %w", err)
 	}
 	defer tx.Rollback()
 	stmts := map[string]string{
-		"event":      `SELECT hash FROM events WHERE id = ?`,
+		"event":      `SELECT hash, erased_at IS NOT NULL FROM events WHERE id = ?`,
 		"chainIns":   `INSERT INTO chain (collector, epoch, seq, event_id, hash) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
 		"chainAt":    `SELECT event_id, hash FROM chain WHERE collector = ? AND epoch = ? AND seq = ?`,
 		"insert":     `INSERT INTO events (id, collector, epoch, seq, kind, envelope, sig, hash, payload, captured_at, hlc, received_at, corrected_at, clock_offset_ms, flags, countersig) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -67,6 +71,15 @@ func (s *Store) Ingest(ctx context.Context, deviceID string, batch []hub.Incomin
 		}
 		defer done()
 		rec = r
+		// Only a hub that has erased someone looks records up among the
+		// erased: the common batch pays one query, not one per record.
+		var any bool
+		if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM erasures)`).Scan(&any); err != nil {
+			return nil, fmt.Errorf("read erasures: %w", err)
+		}
+		if any {
+			rec.tomb = tomb
+		}
 	}
 
 	streams := map[string]*streamState{}
@@ -130,15 +143,21 @@ func (s *Store) Ingest(ctx context.Context, deviceID string, batch []hub.Incomin
 			return nil, err
 		}
 		var known string
-		err = st["event"].QueryRowContext(ctx, env.ID).Scan(&known)
+		var erased bool
+		err = st["event"].QueryRowContext(ctx, env.ID).Scan(&known, &erased)
 		switch {
 		case err == nil && known == in.Hash:
 			res.Duplicates++
 			advance(ss, env.Seq, in.Hash)
 			continue
 		case err == nil:
-			// Same id, different content: keep it as evidence, never overwrite.
-			if _, err := st["conflict"].ExecContext(ctx, env.ID, deviceID, []byte(in.Signed.Envelope), in.Signed.Sig, in.Hash, received); err != nil {
+			// Same id, different content: keep it as evidence, never
+			// overwrite; without the sealed payload if the record was erased.
+			copied := []byte(in.Signed.Envelope)
+			if erased {
+				copied, _ = redactEnvelope(copied)
+			}
+			if _, err := st["conflict"].ExecContext(ctx, env.ID, deviceID, copied, in.Signed.Sig, in.Hash, received); err != nil {
 				return nil, fmt.Errorf("save conflict: %w", err)
 			}
 			res.Conflicts++
@@ -199,6 +218,14 @@ func (s *Store) Ingest(ctx context.Context, deviceID string, batch []hub.Incomin
 			}
 			if err := rec.apply(env, subject, in.CorrectedAt, slices.Contains(flags, hub.FlagClockSuspect)); err != nil {
 				return nil, fmt.Errorf("reconcile %s: %w", env.ID, err)
+			}
+			if rec.erased {
+				// Captured before its person was erased: it arrives erased.
+				red, ph := redactEnvelope(in.Signed.Envelope)
+				if _, err := tx.ExecContext(ctx, `UPDATE events SET envelope = ?, payload = NULL, erased_at = ?, erased_payload_sha256 = ? WHERE id = ?`,
+					red, received, ph, env.ID); err != nil {
+					return nil, fmt.Errorf("erase late record: %w", err)
+				}
 			}
 		}
 		if in.ReceiptHash != "" {
