@@ -23,6 +23,7 @@ import (
 
 	"github.com/attesta/attesta/fixtures"
 	"github.com/attesta/attesta/hub"
+	"github.com/attesta/attesta/hub/dashboard"
 	hubhttp "github.com/attesta/attesta/hub/http"
 	"github.com/attesta/attesta/hub/sqlite"
 	"github.com/attesta/attesta/hub/ws"
@@ -42,6 +43,8 @@ Usage:
   attesta-hub token create --scope admin|read|check [--data DIR]
   attesta-hub touchpoint list [--data DIR]
   attesta-hub device list|revoke ID [--data DIR]
+  attesta-hub user add|passwd LOGIN [--password-stdin] [--data DIR]   dashboard users (password from the terminal or stdin)
+  attesta-hub user list|remove LOGIN [--data DIR]
   attesta-hub proof verify BUNDLE.zip [--json]     check a proof bundle offline (no database, no network)
   attesta-hub proof export RECORD-ID [--out FILE] [--data DIR]
   attesta-hub proof key [--data DIR]               the hub key fingerprint to publish for inspectors
@@ -72,7 +75,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return apperr.Errorf(apperr.EINVALID, "a command is required")
 	}
 	cmd, rest := args[0], args[1:]
-	if len(rest) > 0 && (cmd == "token" || cmd == "touchpoint" || cmd == "device" || cmd == "proof") {
+	if len(rest) > 0 && (cmd == "token" || cmd == "touchpoint" || cmd == "device" || cmd == "proof" || cmd == "user") {
 		cmd, rest = cmd+" "+rest[0], rest[1:]
 	}
 	switch cmd {
@@ -88,6 +91,8 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return deviceCmd(ctx, cmd, rest, stdout)
 	case "proof verify", "proof export", "proof key":
 		return proofCmd(ctx, cmd, rest, stdout)
+	case "user add", "user list", "user remove", "user passwd":
+		return userCmd(ctx, cmd, rest, stdout, stderr)
 	case "service":
 		return serviceCmd(rest, stdout)
 	case "config":
@@ -227,6 +232,12 @@ func (m *Main) Run(ctx context.Context) error {
 	m.Sync.ReadLimit = max(m.Sync.ReadLimit, 2*int64(m.SyncMaxBytes)) // a frame is a batch plus its framing
 	m.HTTP = hubhttp.NewServer(st, m.Sync)
 	m.HTTP.Addr, m.HTTP.Logger, m.HTTP.PublicURL = m.Listen, m.Logger, m.PublicURL
+	dash := dashboard.New(st)
+	dash.Logger, dash.PublicURL, dash.Online = m.Logger, m.PublicURL, m.Sync.Connected
+	if rs, ok := any(st).(hub.RequestStore); ok {
+		dash.Requests = rs
+	}
+	m.HTTP.Handle(dashboard.Prefix, dash)
 	m.Metrics = metrics.NewRegistry()
 	m.Metrics.Register(m.Sync, st)
 	m.HTTP.ServeMetrics(m.Metrics, m.MetricsOpen)
