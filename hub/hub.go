@@ -220,6 +220,11 @@ type Store interface {
 	SubjectStore
 	ProofStore
 	Notifications
+	RequestStore
+	RetentionStore
+	// RequestExport is the export answering a completed access or
+	// portability request.
+	RequestExport(ctx context.Context, id string) (*Export, error)
 	Keys(ctx context.Context) (*Keys, error)
 	Authenticate(ctx context.Context, token string) (Scope, error)
 	Enroll(ctx context.Context, code string, signKey ed25519.PublicKey, appVersion, host string) (*Enrolled, error)

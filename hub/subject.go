@@ -219,10 +219,12 @@ type Subject struct {
 	ID          string       `json:"id"`
 	CreatedAt   time.Time    `json:"created_at"`
 	Identifiers []Identifier `json:"identifiers"`
-	Merged      []Merge      `json:"merged,omitempty"` // links that make other subjects part of this one
-	States      []State      `json:"states"`           // current decision per purpose
-	History     []Fact       `json:"history"`          // every choice, in decision order
-	Events      []Event      `json:"events"`           // the records about them, oldest first
+	Merged      []Merge      `json:"merged,omitempty"`      // links that make other subjects part of this one
+	States      []State      `json:"states"`                // current decision per purpose
+	History     []Fact       `json:"history"`               // every choice, in decision order
+	Events      []Event      `json:"events"`                // the records about them, oldest first
+	Corrections []Correction `json:"corrections,omitempty"` // rectifications recorded, oldest first
+	Erasure     *Erasure     `json:"erasure,omitempty"`     // set once the personal data was erased
 }
 
 // Merge is a link making one subject part of another, with its provenance.

@@ -64,6 +64,16 @@ func (s *Store) proof(ctx context.Context, eventID string, chainMax int) (*proof
 	}
 	defer tx.Rollback()
 
+	var erased sql.NullString
+	switch err := tx.QueryRowContext(ctx, `SELECT erased_at FROM events WHERE id = ?`, eventID).Scan(&erased); {
+	case err != nil && !errors.Is(err, sql.ErrNoRows):
+		return nil, fmt.Errorf("read event: %w", err)
+	case erased.Valid:
+		var sid string
+		tx.QueryRowContext(ctx, `SELECT s.root FROM subject_events se JOIN subjects s ON s.id = se.subject_id WHERE se.event_id = ?`, eventID).Scan(&sid)
+		return nil, apperr.Errorf(apperr.EGONE, "record %s: its personal data was erased on %s (subject %s); the pseudonymous tombstone "+
+			"(hashes, times, purposes, signatures) is at GET /api/v1/subjects/%s", eventID, erased.String, sid, sid)
+	}
 	rec, err := scanProofRecord(tx.QueryRowContext(ctx, `SELECT `+proofColumns+` FROM events WHERE id = ?`, eventID))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, notProvable(ctx, tx, eventID)
@@ -167,7 +177,7 @@ func related(ctx context.Context, tx *sql.Tx, env *record.Envelope) ([]proof.Rec
 	root := env.ID
 	var out []proof.Record
 	if env.Ref != "" {
-		r, err := scanProofRecord(tx.QueryRowContext(ctx, `SELECT `+proofColumns+` FROM events WHERE id = ?`, env.Ref))
+		r, err := scanProofRecord(tx.QueryRowContext(ctx, `SELECT `+proofColumns+` FROM events WHERE id = ? AND erased_at IS NULL`, env.Ref))
 		switch {
 		case errors.Is(err, sql.ErrNoRows): // the referenced record has not arrived: nothing to add
 		case err != nil:
@@ -178,7 +188,7 @@ func related(ctx context.Context, tx *sql.Tx, env *record.Envelope) ([]proof.Rec
 		}
 	}
 	rows, err := tx.QueryContext(ctx, `SELECT `+proofColumns+` FROM events WHERE json_extract(envelope, '$.ref') = ? AND id != ?
-		ORDER BY cursor LIMIT ?`, root, env.ID, maxRelated)
+		AND erased_at IS NULL ORDER BY cursor LIMIT ?`, root, env.ID, maxRelated)
 	if err != nil {
 		return nil, fmt.Errorf("read related events: %w", err)
 	}
@@ -211,7 +221,7 @@ func chain(ctx context.Context, tx *sql.Tx, env *record.Envelope, hash string, m
 	}
 	// The payload stays out: chain records are other visitors' consents.
 	rows, err := tx.QueryContext(ctx, `SELECT envelope, sig, NULL, received_at, corrected_at, clock_offset_ms, flags, countersig
-		FROM events WHERE collector = ? AND epoch = ? AND seq > ? AND seq <= ? ORDER BY seq, cursor`,
+		FROM events WHERE collector = ? AND epoch = ? AND seq > ? AND seq <= ? AND erased_at IS NULL ORDER BY seq, cursor`,
 		env.Collector, env.Epoch, env.Seq, env.Seq+uint64(max))
 	if err != nil {
 		return c, fmt.Errorf("read chain: %w", err)
@@ -258,8 +268,18 @@ func chainStop(ctx context.Context, tx *sql.Tx, env *record.Envelope, last, head
 	if last >= head {
 		return fmt.Sprintf("the hub's head at seq %d is another record: the stream forked", head), nil
 	}
+	var erased string
+	err := tx.QueryRowContext(ctx, `SELECT erased_at FROM events WHERE collector = ? AND epoch = ? AND seq = ? AND erased_at IS NOT NULL LIMIT 1`,
+		env.Collector, env.Epoch, next).Scan(&erased)
+	if err == nil {
+		return fmt.Sprintf("the record at seq %d had its personal data erased on %s; its envelope no longer matches its hash, so the bundle "+
+			"stops here (the hub still checks the chain by the hashes it kept)", next, erased), nil
+	}
+	if !errors.Is(err, sql.ErrNoRows) {
+		return "", err
+	}
 	var code, reason string
-	err := tx.QueryRowContext(ctx, `SELECT code, reason FROM quarantine WHERE collector = ? AND epoch = ? AND seq = ? ORDER BY id LIMIT 1`,
+	err = tx.QueryRowContext(ctx, `SELECT code, reason FROM quarantine WHERE collector = ? AND epoch = ? AND seq = ? ORDER BY id LIMIT 1`,
 		env.Collector, env.Epoch, next).Scan(&code, &reason)
 	if err == nil {
 		return fmt.Sprintf("the record at seq %d was refused by the hub (quarantined, %s: %s)", next, code, reason), nil

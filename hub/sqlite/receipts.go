@@ -54,13 +54,19 @@ func (s *Store) Notice(ctx context.Context, id string, version int) (catalog.Not
 func (s *Store) Receipt(ctx context.Context, token string) (*hub.Receipt, error) {
 	var env, sig, payload []byte
 	var received string
-	err := s.db.R.QueryRowContext(ctx, `SELECT e.envelope, e.sig, e.payload, e.received_at FROM receipts r
-		JOIN events e ON e.id = r.event_id WHERE r.token_hash = ?`, record.SHA256Hex([]byte(token))).Scan(&env, &sig, &payload, &received)
+	var erased sql.NullString
+	err := s.db.R.QueryRowContext(ctx, `SELECT e.envelope, e.sig, e.payload, e.received_at, e.erased_at FROM receipts r
+		JOIN events e ON e.id = r.event_id WHERE r.token_hash = ?`, record.SHA256Hex([]byte(token))).Scan(&env, &sig, &payload, &received, &erased)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, apperr.Errorf(apperr.ENOTFOUND, "this consent has not reached head office yet")
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read receipt: %w", err)
+	}
+	if erased.Valid {
+		// The token's hash stays (it is a hash of a random secret only the
+		// visitor held) so the page can say what became of the data.
+		return nil, apperr.Errorf(apperr.EGONE, "the personal data of this consent was erased at head office on %s", erased.String[:10])
 	}
 	e, err := record.Signed{Envelope: env, Sig: sig}.Decode()
 	if err != nil {
@@ -171,15 +177,24 @@ func (s *Store) appendHubEvents(ctx context.Context, envs []record.Envelope) ([]
 	if err != nil {
 		return nil, err
 	}
-	cat, err := s.Catalog(ctx)
-	if err != nil {
-		return nil, err
-	}
 	tx, err := s.db.W.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, err
 	}
 	defer tx.Rollback()
+	ids, err := s.appendHubEventsTx(ctx, tx, keys, envs)
+	if err != nil {
+		return nil, err
+	}
+	return ids, tx.Commit()
+}
+
+// appendHubEventsTx is appendHubEvents inside the caller's transaction.
+func (s *Store) appendHubEventsTx(ctx context.Context, tx *sql.Tx, keys *hub.Keys, envs []record.Envelope) ([]string, error) {
+	cat, err := s.Catalog(ctx)
+	if err != nil {
+		return nil, err
+	}
 	rec, done, err := newReconciler(ctx, tx, cat, s.now())
 	if err != nil {
 		return nil, err
@@ -222,5 +237,5 @@ func (s *Store) appendHubEvents(ctx context.Context, envs []record.Envelope) ([]
 		prev = hash
 		ids = append(ids, env.ID)
 	}
-	return ids, tx.Commit()
+	return ids, nil
 }

@@ -42,6 +42,12 @@ type Store struct {
 	// consent state in the same transaction. Only benchmarks turn it off,
 	// to measure what it costs.
 	Reconcile bool
+	// Location is the controller's time zone: rights requests fall due on
+	// dates there. Nil means UTC.
+	Location *time.Location
+	// RetentionGrace is how long a subject no purpose justifies any more is
+	// kept before the retention sweep anonymises it (see SweepRetention).
+	RetentionGrace time.Duration
 
 	catalog atomic.Pointer[catalog.Catalog] // the newest snapshot decoded
 }
@@ -53,7 +59,14 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Store{db: db, Now: time.Now, Reconcile: true}, nil
+	// Space freed by every write is zeroed, so an erased value is not left
+	// behind in a page's free space by an earlier update of its row. The
+	// writer is one long-lived connection; erasures set it again.
+	if _, err := db.W.ExecContext(ctx, `PRAGMA secure_delete = ON`); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	return &Store{db: db, Now: time.Now, Reconcile: true, RetentionGrace: DefaultRetentionGrace}, nil
 }
 
 // Close closes the database.

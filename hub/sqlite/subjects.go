@@ -66,6 +66,14 @@ func (s *Store) FindSubject(ctx context.Context, id hub.Identifier) (string, err
 	err := s.db.R.QueryRowContext(ctx, `SELECT s.root FROM identifiers i JOIN subjects s ON s.id = i.subject_id WHERE i.kind = ? AND i.value = ?`,
 		id.Kind, id.Value).Scan(&root)
 	if errors.Is(err, sql.ErrNoRows) {
+		e, err := s.erasedIdentifier(ctx, id)
+		if err != nil {
+			return "", err
+		}
+		if e != nil {
+			return "", apperr.Errorf(apperr.EGONE, "the subject with this %s (%s) was erased on %s; only its pseudonymous tombstone remains",
+				id.Kind, e.SubjectID, hub.FormatTime(e.ErasedAt))
+		}
 		return "", apperr.Errorf(apperr.ENOTFOUND, "no subject has %s %s", id.Kind, id.Value)
 	}
 	return root, err
@@ -158,6 +166,12 @@ func (s *Store) subject(ctx context.Context, id string) (*hub.Subject, map[strin
 	if sub.Events == nil {
 		sub.Events = []hub.Event{}
 	}
+	if sub.Erasure, err = s.erasure(ctx, s.db.R, root); err != nil {
+		return nil, nil, err
+	}
+	if sub.Corrections, err = s.corrections(ctx, root); err != nil {
+		return nil, nil, err
+	}
 	return sub, payloads, nil
 }
 
@@ -217,19 +231,37 @@ func (s *Store) Export(ctx context.Context, id string) (*hub.Export, error) {
 // references the record that decided the purpose until now (or the
 // subject's latest record), so it belongs to the same subject and history.
 func (s *Store) WithdrawSubject(ctx context.Context, id string, purposes []string, channel string) (*hub.Withdrawal, error) {
-	cat, err := s.Catalog(ctx)
+	sid, envs, err := s.withdrawals(ctx, id, purposes, channel)
 	if err != nil {
 		return nil, err
 	}
+	ids, err := s.appendHubEvents(ctx, envs)
+	if err != nil {
+		return nil, err
+	}
+	after, err := s.Subject(ctx, sid)
+	if err != nil {
+		return nil, err
+	}
+	return &hub.Withdrawal{SubjectID: sid, Events: ids, States: after.States}, nil
+}
+
+// withdrawals makes the withdrawal records WithdrawSubject stores, and
+// returns the subject's root id.
+func (s *Store) withdrawals(ctx context.Context, id string, purposes []string, channel string) (string, []record.Envelope, error) {
+	cat, err := s.Catalog(ctx)
+	if err != nil {
+		return "", nil, err
+	}
 	if tp, ok := cat.Touchpoint(channel); !ok || tp.Kind == "ctp" {
-		return nil, apperr.Errorf(apperr.EINVALID, "channel %q is not a right or engage touchpoint; 'attesta-hub touchpoint list' shows them", channel)
+		return "", nil, apperr.Errorf(apperr.EINVALID, "channel %q is not a right or engage touchpoint; 'attesta-hub touchpoint list' shows them", channel)
 	}
 	if len(purposes) == 0 {
-		return nil, apperr.Errorf(apperr.EINVALID, "purposes: name at least one purpose to withdraw")
+		return "", nil, apperr.Errorf(apperr.EINVALID, "purposes: name at least one purpose to withdraw")
 	}
 	sub, err := s.Subject(ctx, id)
 	if err != nil {
-		return nil, err
+		return "", nil, err
 	}
 	decidedBy := map[string]string{}
 	for _, st := range sub.States {
@@ -240,14 +272,14 @@ func (s *Store) WithdrawSubject(ctx context.Context, id string, purposes []strin
 		latest = f.EventID
 	}
 	if latest == "" {
-		return nil, apperr.Errorf(apperr.ENOTFOUND, "subject %s has no consent records to withdraw from", sub.ID)
+		return "", nil, apperr.Errorf(apperr.ENOTFOUND, "subject %s has no consent records to withdraw from", sub.ID)
 	}
 	var order []string
 	byRef := map[string][]record.Choice{}
 	for _, code := range purposes {
 		p, ok := cat.Purpose(code)
 		if !ok {
-			return nil, apperr.Errorf(apperr.EINVALID, "purpose %q is not in the catalog", code)
+			return "", nil, apperr.Errorf(apperr.EINVALID, "purpose %q is not in the catalog", code)
 		}
 		ref := decidedBy[code]
 		if ref == "" {
@@ -263,15 +295,7 @@ func (s *Store) WithdrawSubject(ctx context.Context, id string, purposes []strin
 		envs = append(envs, record.Envelope{Kind: record.Withdrawn, Touchpoint: channel, Language: "",
 			Controller: record.Controller(cat.Controller), Jurisdiction: cat.Jurisdiction, Purposes: byRef[ref], Ref: ref})
 	}
-	ids, err := s.appendHubEvents(ctx, envs)
-	if err != nil {
-		return nil, err
-	}
-	after, err := s.Subject(ctx, sub.ID)
-	if err != nil {
-		return nil, err
-	}
-	return &hub.Withdrawal{SubjectID: sub.ID, Events: ids, States: after.States}, nil
+	return sub.ID, envs, nil
 }
 
 // Suggestions lists possible matches awaiting review, oldest first.
@@ -374,4 +398,24 @@ func (s *Store) Unmerge(ctx context.Context, mergeID int64, by string) error {
 		return err
 	}
 	return tx.Commit()
+}
+
+func (s *Store) corrections(ctx context.Context, root string) ([]hub.Correction, error) {
+	rows, err := s.db.R.QueryContext(ctx, `SELECT c.request_id, c.correction, c.by, c.at FROM corrections c
+		JOIN subjects s ON s.id = c.subject_id WHERE s.root = ? ORDER BY c.id`, root)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []hub.Correction
+	for rows.Next() {
+		var c hub.Correction
+		var at string
+		if err := rows.Scan(&c.RequestID, &c.Correction, &c.By, &at); err != nil {
+			return nil, err
+		}
+		c.At = parseTime(at)
+		out = append(out, c)
+	}
+	return out, rows.Err()
 }

@@ -1,0 +1,448 @@
+package sqlite_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/attesta/attesta/hub"
+	"github.com/attesta/attesta/shared/apperr"
+	"github.com/attesta/attesta/shared/record"
+)
+
+func rome(t *testing.T) *time.Location {
+	loc, err := time.LoadLocation("Europe/Rome")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return loc
+}
+
+// clock is a settable store clock.
+type clock struct{ now time.Time }
+
+func (c *clock) Now() time.Time { return c.now }
+
+func (e *env) create(nr hub.NewRequest) *hub.Request {
+	e.t.Helper()
+	r, err := e.st.CreateRequest(context.Background(), nr)
+	if err != nil {
+		e.t.Fatalf("create request: %v", err)
+	}
+	return r
+}
+
+func (e *env) act(action, note string, ids ...string) []hub.RequestOutcome {
+	e.t.Helper()
+	out, err := e.st.ActOnRequests(context.Background(), ids, hub.RequestAct{Action: action, Note: note, By: "dpo@acme"})
+	if err != nil {
+		e.t.Fatalf("%s: %v", action, err)
+	}
+	return out
+}
+
+func TestRequestDueDatesAcrossMonthEnds(t *testing.T) {
+	e := mustOpen(t)
+	loc := rome(t)
+	c := &clock{}
+	e.st.Now, e.st.Location = c.Now, loc
+	for _, tc := range []struct {
+		received      time.Time
+		due, extended string
+	}{
+		{time.Date(2027, 1, 31, 10, 0, 0, 0, loc), "2027-02-28", "2027-04-30"},
+		{time.Date(2028, 1, 31, 10, 0, 0, 0, loc), "2028-02-29", "2028-04-30"},
+		{time.Date(2027, 3, 31, 9, 0, 0, 0, loc), "2027-04-30", "2027-06-30"},
+		// 23:30 UTC on 31 January is already 1 February in Rome.
+		{time.Date(2027, 1, 31, 23, 30, 0, 0, time.UTC), "2027-03-01", "2027-05-01"},
+	} {
+		c.now = tc.received
+		r := e.create(hub.NewRequest{Kind: hub.RequestAccess, Email: "someone@example.com", Channel: "api"})
+		if got := r.DueOn.Format("2006-01-02"); got != tc.due {
+			t.Errorf("received %s: due %s, want %s", tc.received, got, tc.due)
+		}
+		// Extending on the last day of the first month is still in time.
+		due, _ := time.ParseInLocation("2006-01-02", tc.due, loc)
+		c.now = due.Add(23 * time.Hour)
+		out := e.act(hub.ActExtend, "many records to gather", r.ID)
+		if out[0].Error != "" {
+			t.Fatalf("extend on the due date: %s", out[0].Error)
+		}
+		if got := out[0].Request.DueOn.Format("2006-01-02"); got != tc.extended || out[0].Request.Extended != "many records to gather" {
+			t.Errorf("received %s: extended to %s (%q), want %s", tc.received, got, out[0].Request.Extended, tc.extended)
+		}
+	}
+}
+
+func TestRequestActionsAndRefusals(t *testing.T) {
+	e := mustOpen(t)
+	ctx := context.Background()
+	loc := rome(t)
+	c := &clock{now: time.Date(2027, 1, 31, 10, 0, 0, 0, loc)}
+	e.st.Now, e.st.Location = c.Now, loc
+
+	a := e.create(hub.NewRequest{Kind: hub.RequestAccess, Email: " Anna@Example.COM ", Channel: "dashboard", By: "dpo@acme"})
+	if a.Identifier != (hub.Identifier{Kind: "email", Value: "anna@example.com"}) || a.State != hub.RequestOpen || a.SubjectID != "" {
+		t.Fatalf("created %+v", a)
+	}
+	b := e.create(hub.NewRequest{Kind: hub.RequestAccess, Phone: "333 123 4567"})
+	if b.Identifier.Value != "+393331234567" || b.Channel != "api" {
+		t.Fatalf("phone request %+v", b)
+	}
+
+	// Bulk start with an unknown id in the middle: the others go on.
+	out := e.act(hub.ActStart, "", a.ID, "no-such-request", b.ID)
+	if out[0].Error != "" || out[2].Error != "" || out[0].Request.State != hub.RequestInProgress {
+		t.Fatalf("start: %+v", out)
+	}
+	if !strings.Contains(out[1].Error, "no request no-such-request") || out[1].Request != nil {
+		t.Fatalf("unknown id: %+v", out[1])
+	}
+	// Starting twice.
+	if out := e.act(hub.ActStart, "", a.ID); !strings.Contains(out[0].Error, "already in_progress") {
+		t.Fatalf("start twice: %+v", out)
+	}
+	// Extending needs a reason, once, within the first month.
+	if _, err := e.st.ActOnRequests(ctx, []string{a.ID}, hub.RequestAct{Action: hub.ActExtend}); apperr.Code(err) != apperr.EINVALID {
+		t.Fatalf("extend without a reason: %v", err)
+	}
+	if out := e.act(hub.ActExtend, "complex", a.ID); out[0].Error != "" {
+		t.Fatal(out[0].Error)
+	}
+	if out := e.act(hub.ActExtend, "again", a.ID); !strings.Contains(out[0].Error, "already extended") {
+		t.Fatalf("extend twice: %+v", out)
+	}
+	c.now = time.Date(2027, 3, 1, 0, 30, 0, 0, loc) // the first month ended on 28 February
+	if out := e.act(hub.ActExtend, "late", b.ID); !strings.Contains(out[0].Error, "first month ended on 2027-02-28") {
+		t.Fatalf("extend after the first month: %+v", out)
+	}
+	if _, err := e.st.ActOnRequests(ctx, []string{a.ID}, hub.RequestAct{Action: "archive"}); apperr.Code(err) != apperr.EINVALID {
+		t.Fatalf("unknown action: %v", err)
+	}
+	// Refuse, then nothing but a note.
+	if out := e.act(hub.ActRefuse, "manifestly unfounded", b.ID); out[0].Request.State != hub.RequestRefused || out[0].Request.Outcome != "manifestly unfounded" {
+		t.Fatalf("refuse: %+v", out)
+	}
+	for _, action := range []string{hub.ActStart, hub.ActComplete} {
+		if out := e.act(action, "x", b.ID); !strings.Contains(out[0].Error, "already refused") {
+			t.Fatalf("%s on a closed request: %+v", action, out)
+		}
+	}
+	if out := e.act(hub.ActRefuse, "again", b.ID); !strings.Contains(out[0].Error, "already refused") {
+		t.Fatalf("refuse twice: %+v", out)
+	}
+	if out := e.act(hub.ActNote, "person called back", b.ID); out[0].Error != "" {
+		t.Fatal(out[0].Error)
+	}
+	got, err := e.st.Request(ctx, b.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var actions []string
+	for _, s := range got.Trail {
+		actions = append(actions, s.Action+":"+string(s.State))
+	}
+	if strings.Join(actions, " ") != "create:open start:in_progress refuse:refused note:refused" || got.Trail[2].By != "dpo@acme" {
+		t.Fatalf("trail %v %+v", actions, got.Trail)
+	}
+	// The queue: due date order, closed ones only when asked.
+	q, err := e.st.Requests(ctx, hub.RequestFilter{})
+	if err != nil || len(q) != 1 || q[0].ID != a.ID {
+		t.Fatalf("queue %+v %v", q, err)
+	}
+	q, err = e.st.Requests(ctx, hub.RequestFilter{States: []hub.RequestState{hub.RequestRefused}})
+	if err != nil || len(q) != 1 || q[0].ID != b.ID {
+		t.Fatalf("refused %+v %v", q, err)
+	}
+	// Creation refusals.
+	for _, nr := range []hub.NewRequest{
+		{Kind: "delete", Email: "a@example.com"},
+		{Kind: hub.RequestAccess},
+		{Kind: hub.RequestAccess, Email: "not-an-address"},
+		{Kind: hub.RequestAccess, Email: "a@example.com", Phone: "+393331234567"},
+		{Kind: hub.RequestRectification, Email: "a@example.com"},
+		{Kind: hub.RequestAccess, SubjectID: "nobody"},
+	} {
+		if _, err := e.st.CreateRequest(ctx, nr); err == nil || apperr.Code(err) == apperr.EINTERNAL {
+			t.Errorf("%+v: %v", nr, err)
+		}
+	}
+	ns, err := e.st.Notifications(ctx, 0, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var types []string
+	for _, n := range ns {
+		types = append(types, n.Type)
+		if strings.Contains(string(n.Data), "anna") || strings.Contains(string(n.Data), "393331234567") {
+			t.Fatalf("personal data in a notification: %s", n.Data)
+		}
+	}
+	if len(types) != 7 || types[0] != hub.NotifyRequestCreated || types[6] != hub.NotifyRequestUpdated {
+		t.Fatalf("notifications %v", types)
+	}
+}
+
+func TestCompleteAccessObjectionRectification(t *testing.T) {
+	e := mustOpen(t)
+	ctx := context.Background()
+	e.st.Now = func() time.Time { return t0.Add(24 * time.Hour) }
+	e.choose("fair", 1, t0, mario, map[string]bool{"newsletter": true, "sms": true, "phone": false})
+	sid := sid(e, "mario.rossi@esempio.it")
+
+	acc := e.create(hub.NewRequest{Kind: hub.RequestAccess, Email: "MARIO.ROSSI@esempio.it"})
+	nobody := e.create(hub.NewRequest{Kind: hub.RequestPortability, Email: "nobody@esempio.it"})
+	obj := e.create(hub.NewRequest{Kind: hub.RequestObjection, SubjectID: sid})
+	rect := e.create(hub.NewRequest{Kind: hub.RequestRectification, Phone: "+39 333 123 4567", Details: "family name is Rossini"})
+	if acc.SubjectID != sid || obj.SubjectID != sid || rect.SubjectID != sid || nobody.SubjectID != "" {
+		t.Fatalf("resolved to %q %q %q %q, want %s", acc.SubjectID, obj.SubjectID, rect.SubjectID, nobody.SubjectID, sid)
+	}
+	if _, err := e.st.RequestExport(ctx, acc.ID); apperr.Code(err) != apperr.ECONFLICT {
+		t.Fatalf("export before completion: %v", err)
+	}
+	out := e.act(hub.ActComplete, "", acc.ID, nobody.ID, obj.ID, rect.ID)
+	for _, o := range out {
+		if o.Error != "" || o.Request.State != hub.RequestDone || o.Request.ClosedAt == nil {
+			t.Fatalf("complete: %+v", o)
+		}
+	}
+	x, err := e.st.RequestExport(ctx, acc.ID)
+	// The export is made when downloaded: the objection's withdrawal shows.
+	if err != nil || x.Subject.ID != sid || len(x.Records) != 2 || x.Records[0].Subject.Email != mario.Email || x.Records[1].Kind != record.Withdrawn {
+		t.Fatalf("export %+v %v", x, err)
+	}
+	x, err = e.st.RequestExport(ctx, nobody.ID)
+	if err != nil || x.Subject != nil || len(x.Records) != 0 {
+		t.Fatalf("empty export %+v %v", x, err)
+	}
+	if _, err := e.st.RequestExport(ctx, obj.ID); apperr.Code(err) != apperr.EINVALID {
+		t.Fatalf("export of an objection: %v", err)
+	}
+	for _, p := range []string{"newsletter", "sms", "phone"} {
+		if d := e.check("email", "mario.rossi@esempio.it", p); d.Decision != hub.Denied {
+			t.Errorf("%s after objection: %+v", p, d)
+		}
+	}
+	if !strings.Contains(out[2].Request.Outcome, "withdrew newsletter, sms") {
+		t.Errorf("objection outcome %q", out[2].Request.Outcome)
+	}
+	sub, err := e.st.Subject(ctx, sid)
+	if err != nil || len(sub.Corrections) != 1 || sub.Corrections[0].Correction != "family name is Rossini" || sub.Corrections[0].RequestID != rect.ID {
+		t.Fatalf("corrections %+v %v", sub.Corrections, err)
+	}
+	// The signed records are untouched: the captured name is as captured.
+	if sub.Events[0].Subject.FamilyName != "Rossi" {
+		t.Fatalf("record rewritten: %+v", sub.Events[0].Subject)
+	}
+}
+
+// dbBytes returns the database file and its WAL.
+func dbBytes(t *testing.T, e *env) []byte {
+	t.Helper()
+	var all []byte
+	for _, p := range []string{e.st.DB().Path, e.st.DB().Path + "-wal"} {
+		b, err := os.ReadFile(p)
+		if err != nil && !os.IsNotExist(err) {
+			t.Fatal(err)
+		}
+		all = append(all, b...)
+	}
+	return all
+}
+
+func TestErasureLeavesOnlyATombstone(t *testing.T) {
+	e := mustOpen(t)
+	ctx := context.Background()
+	email := "ada.erasable@example.org"
+	view, consent := e.capture("ep", 1, "", email)
+	v2, c2 := e.capture("ep", 3, consent.HashHex(), "other@example.org") // someone else, later in the same chain
+	if res := e.ingest(view, consent, v2, c2); res.Accepted != 4 {
+		t.Fatalf("ingest %+v", res)
+	}
+	consentID, viewID := idOf(consent), idOf(view)
+	sid := sid(e, email)
+	if !bytes.Contains(dbBytes(t, e), []byte(email)) {
+		t.Fatal("the email is not in the database file before erasure: the test below proves nothing")
+	}
+	r := e.create(hub.NewRequest{Kind: hub.RequestErasure, Email: email, Details: "please forget me, Ada"})
+	if r.SubjectID != sid {
+		t.Fatalf("request resolved to %q", r.SubjectID)
+	}
+	out := e.act(hub.ActComplete, "", r.ID)
+	if out[0].Error != "" {
+		t.Fatal(out[0].Error)
+	}
+	if out[0].Request.Identifier.Value != "" || out[0].Request.Details != "" {
+		t.Fatalf("the request kept personal data: %+v", out[0].Request)
+	}
+
+	sub, err := e.st.Subject(ctx, sid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sub.Erasure == nil || sub.Erasure.RequestID != r.ID || len(sub.Erasure.IdentifierHashes) != 1 || len(sub.Identifiers) != 0 {
+		t.Fatalf("tombstone %+v identifiers %v", sub.Erasure, sub.Identifiers)
+	}
+	if len(sub.Events) != 2 || len(sub.History) != 1 || sub.History[0].Purpose != "newsletter" {
+		t.Fatalf("tombstone records %+v history %+v", sub.Events, sub.History)
+	}
+	for _, ev := range sub.Events {
+		if ev.Subject != nil || ev.Hash == "" {
+			t.Fatalf("erased record %+v", ev)
+		}
+	}
+	if sub.Events[1].Hash != consent.HashHex() {
+		t.Fatalf("envelope hash changed: %s", sub.Events[1].Hash)
+	}
+	// Asked again with the same address: erased, not unknown.
+	if _, err := e.st.FindSubject(ctx, hub.Identifier{Kind: "email", Value: email}); apperr.Code(err) != apperr.EGONE || !strings.Contains(apperr.Message(err), sid) {
+		t.Fatalf("find erased: %v", err)
+	}
+	if _, err := e.st.Proof(ctx, consentID); apperr.Code(err) != apperr.EGONE || !strings.Contains(apperr.Message(err), "erased") {
+		t.Fatalf("proof of erased: %v", err)
+	}
+	if _, err := e.st.Receipt(ctx, "tok-"+email); apperr.Code(err) != apperr.EGONE {
+		t.Fatalf("receipt of erased: %v", err)
+	}
+	if _, err := e.st.Proof(ctx, viewID); apperr.Code(err) != apperr.EGONE {
+		t.Fatalf("proof of erased view: %v", err)
+	}
+	// Someone else's bundle from before the erased record stops short of
+	// it and says why; theirs after it is whole.
+	if b, _ := e.prove(idOf(c2)); b.Record.Payload == nil {
+		t.Fatal("the other person's proof lost its payload")
+	}
+	evs, err := e.st.Events(ctx, 0, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ev := range evs {
+		if (ev.ID == consentID || ev.ID == viewID) && ev.Subject != nil {
+			t.Fatalf("events feed shows %+v", ev)
+		}
+	}
+	raw, _ := json.Marshal(evs)
+	if bytes.Contains(raw, []byte(email)) || !bytes.Contains(raw, []byte("other@example.org")) {
+		t.Fatal("events feed shows the erased person")
+	}
+	if got := dbBytes(t, e); bytes.Contains(got, []byte(email)) || bytes.Contains(got, []byte("forget me")) {
+		t.Fatal("the email or the request's words are still in the database file")
+	}
+	// Erasing twice is refused; a later consent starts a new subject.
+	if _, err := e.st.Erase(ctx, sid, hub.ErasedByRequest); apperr.Code(err) != apperr.EGONE {
+		t.Fatalf("erase twice: %v", err)
+	}
+	v3, c3 := e.capture("ep", 5, c2.HashHex(), email)
+	if res := e.ingest(v3, c3); res.Accepted != 2 {
+		t.Fatalf("ingest later %+v", res)
+	}
+	again := sid2(t, e, email)
+	if again == sid {
+		t.Fatal("a later consent joined the erased subject")
+	}
+	later, err := e.st.Subject(ctx, again)
+	if err != nil || later.Erasure != nil || len(later.Events) != 2 {
+		t.Fatalf("new history %+v %v", later, err)
+	}
+	// The hub chain state is intact: the device's stream is whole.
+	d, err := e.st.Device(ctx, e.dev.ID)
+	if err != nil || d.Chain != hub.ChainOK || d.Received != 6 {
+		t.Fatalf("device chain %s received %d %v", d.Chain, d.Received, err)
+	}
+	ns, _ := e.st.Notifications(ctx, 0, 100)
+	found := false
+	for _, n := range ns {
+		found = found || n.Type == hub.NotifySubjectErased && n.SubjectID == sid
+	}
+	if !found {
+		t.Fatal("no subject.erased notification")
+	}
+}
+
+func sid2(t *testing.T, e *env, email string) string {
+	t.Helper()
+	id, err := e.st.FindSubject(context.Background(), hub.Identifier{Kind: "email", Value: email})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+func TestRetentionSweep(t *testing.T) {
+	e := mustOpen(t)
+	ctx := context.Background()
+	c := &clock{now: t0}
+	e.st.Now = c.Now
+	keep := record.Subject{GivenName: "Keep", FamilyName: "Me", Email: "keep@example.com"}
+	gone := record.Subject{GivenName: "Old", FamilyName: "Timer", Email: "old@example.com"}
+	asks := record.Subject{GivenName: "Asks", FamilyName: "Something", Email: "asks@example.com"}
+	e.choose("fair", 1, t0, gone, map[string]bool{"newsletter": true, "profiling": true})
+	e.choose("fair", 2, t0, asks, map[string]bool{"newsletter": true})
+	// 740 days later: every grant from t0 is past its 730 (or 365) days.
+	c.now = t0.Add(740 * 24 * time.Hour)
+	e.choose("fair", 3, c.now.Add(-time.Hour), keep, map[string]bool{"newsletter": true})
+	e.create(hub.NewRequest{Kind: hub.RequestAccess, Email: "asks@example.com"})
+	goneID, asksID := sid(e, "old@example.com"), sid(e, "asks@example.com")
+
+	dry, err := e.st.SweepRetention(ctx, true, "cli")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if dry.ID != 0 || dry.Expired != 3 || dry.Anonymised != 1 || dry.Subjects[0] != goneID {
+		t.Fatalf("dry run %+v", dry)
+	}
+	if runs, _ := e.st.RetentionRuns(ctx, 10); len(runs) != 0 {
+		t.Fatalf("a dry run was recorded: %+v", runs)
+	}
+	if _, err := e.st.FindSubject(ctx, hub.Identifier{Kind: "email", Value: "old@example.com"}); err != nil {
+		t.Fatalf("a dry run changed data: %v", err)
+	}
+	run, err := e.st.SweepRetention(ctx, false, "schedule")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if run.ID == 0 || run.Expired != 3 || run.Anonymised != 1 {
+		t.Fatalf("run %+v", run)
+	}
+	if _, err := e.st.FindSubject(ctx, hub.Identifier{Kind: "email", Value: "old@example.com"}); apperr.Code(err) != apperr.EGONE {
+		t.Fatalf("after the sweep: %v", err)
+	}
+	sub, err := e.st.Subject(ctx, goneID)
+	if err != nil || sub.Erasure == nil || sub.Erasure.Reason != hub.ErasedByRetention {
+		t.Fatalf("tombstone %+v %v", sub, err)
+	}
+	for _, who := range []string{"keep@example.com", "asks@example.com"} {
+		if _, err := e.st.FindSubject(ctx, hub.Identifier{Kind: "email", Value: who}); err != nil {
+			t.Fatalf("%s: %v", who, err)
+		}
+	}
+	if got := dbBytes(t, e); bytes.Contains(got, []byte("old@example.com")) {
+		t.Fatal("the anonymised email is still in the database file")
+	}
+	again, err := e.st.SweepRetention(ctx, false, "schedule")
+	if err != nil || again.Expired != 0 || again.Anonymised != 0 {
+		t.Fatalf("second run %+v %v", again, err)
+	}
+	runs, err := e.st.RetentionRuns(ctx, 10)
+	if err != nil || len(runs) != 2 || runs[0].ID != again.ID || runs[1].Anonymised != 1 {
+		t.Fatalf("runs %+v %v", runs, err)
+	}
+	ns, _ := e.st.Notifications(ctx, 0, 1000)
+	expired := 0
+	for _, n := range ns {
+		if n.Type == hub.NotifyConsentChanged && strings.Contains(string(n.Data), `"decision":"expired"`) {
+			expired++
+		}
+	}
+	if expired != 3 {
+		t.Fatalf("%d consent.changed expired notifications, want 3", expired)
+	}
+	// The one with an open request is kept until it closes.
+	if sub, err := e.st.Subject(ctx, asksID); err != nil || sub.Erasure != nil || len(sub.Identifiers) != 1 {
+		t.Fatalf("subject with an open request %+v %v", sub, err)
+	}
+}
