@@ -46,14 +46,14 @@ type Store interface {
 // Handler serves the dashboard.
 type Handler struct {
 	Store Store
-	// Requests keeps rights requests; nil means this hub has no rights
-	// request store and the request pages say so.
+	// Requests keeps rights requests (the Store, by default); nil means
+	// this hub has none and the request pages say so.
 	Requests hub.RequestStore
 	// Online lists the devices with a live sync session.
 	Online    func() []string
 	Logger    *slog.Logger
 	Now       func() time.Time
-	Location  *time.Location // dates and due days; default time.Local
+	Location  *time.Location // the controller's time zone: due dates and days; default UTC, as the request store
 	PublicURL string         // an https URL makes cookies Secure even behind a TLS-terminating proxy
 
 	mux   *http.ServeMux
@@ -67,7 +67,7 @@ type Handler struct {
 
 // New returns a dashboard handler with defaults.
 func New(store Store) *Handler {
-	h := &Handler{Store: store, Logger: slog.Default(), Now: time.Now, Location: time.Local,
+	h := &Handler{Store: store, Requests: store, Logger: slog.Default(), Now: time.Now, Location: time.UTC,
 		Online: func() []string { return nil }, checks: make(chan struct{}, 4), cop: http.NewCrossOriginProtection()}
 	h.pages = parsePages()
 	h.mux = http.NewServeMux()
@@ -93,6 +93,7 @@ func New(store Store) *Handler {
 	h.mux.HandleFunc("POST "+Prefix+"requests", h.auth(h.createRequest))
 	h.mux.HandleFunc("POST "+Prefix+"requests/act", h.auth(h.actOnRequests))
 	h.mux.HandleFunc("GET "+Prefix+"requests/{id}", h.auth(h.request))
+	h.mux.HandleFunc("GET "+Prefix+"requests/{id}/export", h.auth(h.requestExport))
 	h.mux.HandleFunc("GET "+Prefix+"api/live", h.auth(h.live))
 	return h
 }

@@ -1,6 +1,7 @@
 package dashboard
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -223,4 +224,29 @@ func (h *Handler) actOnRequests(w http.ResponseWriter, r *http.Request, s *hub.S
 	}
 	v.Set("done", fmt.Sprintf("%s: %d of %d", act.Action, done, len(outs)))
 	http.Redirect(w, r, back+sep+v.Encode(), http.StatusSeeOther)
+}
+
+// requestExport downloads the machine-readable export a completed access
+// or portability request answered with.
+func (h *Handler) requestExport(w http.ResponseWriter, r *http.Request, s *hub.Session) {
+	if h.noRequests(w, r, s) {
+		return
+	}
+	id := r.PathValue("id")
+	e, err := h.Store.RequestExport(r.Context(), id)
+	if err != nil {
+		h.fail(w, r, s, err)
+		return
+	}
+	b, err := json.MarshalIndent(e, "", "  ")
+	if err != nil {
+		h.fail(w, r, s, err)
+		return
+	}
+	hd := w.Header()
+	hd.Set("Content-Type", "application/json")
+	hd.Set("Content-Disposition", `attachment; filename="attesta-request-`+url.PathEscape(id)+`.json"`)
+	hd.Set("Cache-Control", "no-store")
+	w.Write(b)
+	h.Logger.Info("request export downloaded from the dashboard", "request", id, "user", s.Login)
 }

@@ -234,8 +234,8 @@ func (m *Main) Run(ctx context.Context) error {
 	m.HTTP.Addr, m.HTTP.Logger, m.HTTP.PublicURL = m.Listen, m.Logger, m.PublicURL
 	dash := dashboard.New(st)
 	dash.Logger, dash.PublicURL, dash.Online = m.Logger, m.PublicURL, m.Sync.Connected
-	if rs, ok := any(st).(hub.RequestStore); ok {
-		dash.Requests = rs
+	if st.Location != nil {
+		dash.Location = st.Location
 	}
 	m.HTTP.Handle(dashboard.Prefix, dash)
 	m.Metrics = metrics.NewRegistry()
