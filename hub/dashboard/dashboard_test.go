@@ -384,7 +384,7 @@ func TestParallelGuessesCannotSlipUnderTheLimit(t *testing.T) {
 	var wg sync.WaitGroup
 	statuses := make(chan int, 20)
 	for range 20 {
-		wg.Go(func() { statuses <- e.client().login("guess") .Status })
+		wg.Go(func() { statuses <- e.client().login("guess").Status })
 	}
 	wg.Wait()
 	close(statuses)
