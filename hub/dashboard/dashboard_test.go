@@ -25,7 +25,7 @@ const password = "correct horse battery"
 // env is a dashboard on a real SQLite store behind a loopback server, with
 // a clock the test moves.
 type env struct {
-	t    *testing.T
+	t    testing.TB
 	st   *sqlite.Store
 	dash *dashboard.Handler
 	srv  *httptest.Server
@@ -34,7 +34,7 @@ type env struct {
 	now time.Time
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t testing.TB) *env {
 	t.Helper()
 	ctx := context.Background()
 	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "hub.db"))
@@ -533,4 +533,41 @@ func TestPagesRender(t *testing.T) {
 	if r := c.get("/dashboard/static/app.css"); r.Status != 200 || !strings.HasPrefix(r.Header.Get("Content-Type"), "text/css") {
 		t.Errorf("app.css: %d %s", r.Status, r.Header.Get("Content-Type"))
 	}
+}
+
+// FuzzUnauthenticated sends arbitrary paths, cookies, origins and form
+// bodies without a session: nothing is served but the sign-in page and
+// static files, nothing fails with a 5xx, and nothing is created.
+func FuzzUnauthenticated(f *testing.F) {
+	f.Add("GET", "/dashboard/", "", "", "")
+	f.Add("POST", "/dashboard/requests", "attesta_session=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", "", "kind=access&email=a%40b.it&csrf=x")
+	f.Add("POST", "/dashboard/requests/act", "attesta_session=x", "https://evil.example", "id=1&id=2&action=start")
+	f.Add("POST", "/dashboard/login", "", "null", "login=dpo&password=%00&next=//evil")
+	f.Add("GET", "/dashboard/api/live", "attesta_session=\"\"", "", "")
+	e := newEnv(f)
+	f.Fuzz(func(t *testing.T, method, path, cookie, origin, body string) {
+		if method != "GET" && method != "POST" {
+			method = "POST"
+		}
+		if !strings.HasPrefix(path, "/dashboard/") || strings.ContainsAny(path, " \r\n\t#") {
+			return
+		}
+		if _, err := url.ParseRequestURI(path); err != nil {
+			return // no client can send it
+		}
+		req := httptest.NewRequest(method, path, strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Cookie", cookie)
+		if origin != "" {
+			req.Header.Set("Origin", origin)
+		}
+		w := httptest.NewRecorder()
+		e.dash.ServeHTTP(w, req)
+		if w.Code >= 500 {
+			t.Fatalf("%s %s (cookie %q): %d %s", method, path, cookie, w.Code, w.Body)
+		}
+		if w.Code == 200 && !strings.HasPrefix(req.URL.Path, "/dashboard/static/") && req.URL.Path != "/dashboard/login" {
+			t.Fatalf("%s %s served 200 without a session", method, path)
+		}
+	})
 }
