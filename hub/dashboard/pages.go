@@ -23,6 +23,7 @@ type deviceRow struct {
 	*hub.Device
 	Online      bool
 	ConfigState string // current, behind, none
+	Place       string // the touchpoint's name
 }
 
 func (h *Handler) deviceRows(r *http.Request, cat *catalog.Catalog) ([]deviceRow, error) {
@@ -34,9 +35,10 @@ func (h *Handler) deviceRows(r *http.Request, cat *catalog.Catalog) ([]deviceRow
 	for _, id := range h.Online() {
 		online[id] = true
 	}
+	names := touchpointNames(cat)
 	out := make([]deviceRow, 0, len(ds))
 	for _, d := range ds {
-		row := deviceRow{Device: d, Online: online[d.ID] && d.RevokedAt == nil, ConfigState: "current"}
+		row := deviceRow{Device: d, Online: online[d.ID] && d.RevokedAt == nil, ConfigState: "current", Place: names[d.Touchpoint]}
 		switch {
 		case d.ConfigSeq == 0:
 			row.ConfigState = "none"
