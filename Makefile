@@ -35,11 +35,13 @@ demo: build ## run a hub and an enrolled collector on local SQLite with the fixt
 		$(BIN)/attesta-collector enroll --data $(DEMO)/collector --hub http://$(HUB_ADDR) --code $$code --pin 1234; \
 	fi; \
 	[ -f $(DEMO)/token ] || $(BIN)/attesta-hub token create --data $(DEMO)/hub --scope admin > $(DEMO)/token; \
+	$(BIN)/attesta-hub user list --data $(DEMO)/hub | grep -q '^demo ' || echo attesta-demo | $(BIN)/attesta-hub user add demo --password-stdin --data $(DEMO)/hub >/dev/null; \
 	$(BIN)/attesta-collector run --data $(DEMO)/collector --listen $(COLLECTOR_ADDR) 2>>$(DEMO)/collector.log & \
 	echo; \
 	echo "  Kiosk (collector):  http://$(COLLECTOR_ADDR)/      operator PIN 1234"; \
 	echo "  Hub:                http://$(HUB_ADDR)/healthz"; \
 	echo "  Hub API token:      $$(cat $(DEMO)/token)"; \
+	echo "  Dashboard:          http://$(HUB_ADDR)/dashboard/   login demo, password attesta-demo"; \
 	echo "  Events:             curl -H \"Authorization: Bearer $$(cat $(DEMO)/token)\" http://$(HUB_ADDR)/api/v1/events"; \
 	echo "  Logs:               $(DEMO)/hub.log, $(DEMO)/collector.log   (Ctrl-C stops both; rm -rf $(DEMO) starts afresh)"; \
 	echo; \
