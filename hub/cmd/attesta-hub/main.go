@@ -41,6 +41,11 @@ Usage:
   attesta-hub enroll --name NAME --touchpoint ID [--ttl 24h] [--hub-url URL] [--json] [--data DIR]
   attesta-hub token create --scope admin|read|check [--data DIR]
   attesta-hub touchpoint list [--data DIR]
+  attesta-hub touchpoint add|set ID [--name N] [--kind ctp|etp|rtp] [--country CC] [--language LL] [--location L] [--data DIR]
+  attesta-hub notice publish FILE.md --id ID --version N --language LL [--title T] [--summary S] [--data DIR]
+  attesta-hub notice list [--json] [--data DIR]
+  attesta-hub purpose add|set CODE [--dpv TERM] [--category C] [--legal-basis B] [--retention-days N] [--text 'LL=TITLE|DESCRIPTION' ...] [--data DIR]
+  attesta-hub purpose list [--data DIR]
   attesta-hub device list|revoke ID [--data DIR]
   attesta-hub proof verify BUNDLE.zip [--json]     check a proof bundle offline (no database, no network)
   attesta-hub proof export RECORD-ID [--out FILE] [--data DIR]
@@ -72,7 +77,8 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return apperr.Errorf(apperr.EINVALID, "a command is required")
 	}
 	cmd, rest := args[0], args[1:]
-	if len(rest) > 0 && (cmd == "token" || cmd == "touchpoint" || cmd == "device" || cmd == "proof") {
+	if len(rest) > 0 && (cmd == "token" || cmd == "touchpoint" || cmd == "device" || cmd == "proof" ||
+		cmd == "notice" || cmd == "purpose") {
 		cmd, rest = cmd+" "+rest[0], rest[1:]
 	}
 	switch cmd {
@@ -84,6 +90,12 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return tokenCmd(ctx, rest, stdout)
 	case "touchpoint list":
 		return touchpointsCmd(ctx, rest, stdout)
+	case "touchpoint add", "touchpoint set":
+		return touchpointCmd(ctx, cmd, rest, stdout)
+	case "notice publish", "notice list":
+		return noticeCmd(ctx, cmd, rest, stdout)
+	case "purpose add", "purpose set", "purpose list":
+		return purposeCmd(ctx, cmd, rest, stdout)
 	case "device list", "device revoke":
 		return deviceCmd(ctx, cmd, rest, stdout)
 	case "proof verify", "proof export", "proof key":
