@@ -218,6 +218,7 @@ type Enrolled struct {
 type Store interface {
 	SyncStore
 	NoticeStore
+	ConfigStore
 	SubjectStore
 	ProofStore
 	Notifications
