@@ -239,6 +239,7 @@ func (m *Main) Run(ctx context.Context) error {
 	m.Sync.ReadLimit = max(m.Sync.ReadLimit, 2*int64(m.SyncMaxBytes)) // a frame is a batch plus its framing
 	m.HTTP = hubhttp.NewServer(st, m.Sync)
 	m.HTTP.Addr, m.HTTP.Logger, m.HTTP.PublicURL = m.Listen, m.Logger, m.PublicURL
+	m.HTTP.ConfigChanged = m.Sync.ConfigChanged // API changes reach connected collectors at once
 	m.Metrics = metrics.NewRegistry()
 	m.Metrics.Register(m.Sync, st)
 	m.HTTP.ServeMetrics(m.Metrics, m.MetricsOpen)
