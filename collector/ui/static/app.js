@@ -738,6 +738,7 @@
 
   function useConfig(c) {
     config = c;
+    document.documentElement.setAttribute("data-config-seq", String(c.config_seq));
     var tp = c.touchpoint || {};
     if (tp.language && languages.indexOf(tp.language) >= 0) defaultLang = tp.language;
     $("brand-name").textContent = (c.controller && c.controller.name) || "Attesta";
