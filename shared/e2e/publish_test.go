@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"archive/zip"
 	"bytes"
 	"encoding/json"
 	"errors"
@@ -203,6 +204,32 @@ func TestNoticePublishedReachesCollector(t *testing.T) {
 			t.Errorf("/n/privacy-it/%d: %d (contains %q: %v)", v, code, want, strings.Contains(page, want))
 		}
 	}
+	// The proof of a consent given on version 2, after version 3 replaced
+	// it, carries version 2's text and verifies.
+	resp, z := getProof(t, h, id2, h.Token())
+	if resp.StatusCode != 200 {
+		t.Fatalf("proof of %s: %s", id2, resp.Status)
+	}
+	zr, err := zip.NewReader(bytes.NewReader(z), int64(len(z)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, f := range zr.File {
+		if f.Name == "notices/privacy-it/v2.txt" {
+			rc, _ := f.Open()
+			b, _ := io.ReadAll(rc)
+			rc.Close()
+			found = strings.Contains(string(b), "Versione 2")
+		}
+	}
+	if !found {
+		t.Error("the proof bundle lacks the text of notice privacy-it version 2")
+	}
+	if out, stderr, err := verifyBundle(t, "proof.zip", z); err != nil {
+		t.Errorf("proof verify: %v\n%s%s", err, out, stderr)
+	}
+
 	Eventually(t, 30*time.Second, "the hub sees the collector on the newest config", func() (bool, string) {
 		d := h.Device(c.ID)
 		return d.ConfigCurrent, fmt.Sprintf("config_seq %d current %v", d.ConfigSeq, d.ConfigCurrent)
