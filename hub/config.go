@@ -2,6 +2,7 @@ package hub
 
 import (
 	"context"
+	"strconv"
 	"time"
 
 	"github.com/attesta/attesta/shared/catalog"
@@ -41,4 +42,21 @@ type ConfigChange struct {
 	Notice     string `json:"notice,omitempty"`
 	Purpose    string `json:"purpose,omitempty"`
 	Touchpoint string `json:"touchpoint,omitempty"`
+}
+
+// NoticesAt names the notice versions ("id/version") a device on config
+// seq shows: for each id, the newest version published at or before seq.
+// vs must be sorted by id and version, as NoticeVersions returns them.
+func NoticesAt(vs []NoticeVersion, seq int64) []string {
+	out := []string{}
+	for i, v := range vs {
+		if v.Seq > seq {
+			continue
+		}
+		if i+1 < len(vs) && vs[i+1].ID == v.ID && vs[i+1].Seq <= seq {
+			continue // a newer version of the same id is also there
+		}
+		out = append(out, v.ID+"/"+strconv.Itoa(v.Version))
+	}
+	return out
 }

@@ -153,8 +153,12 @@ func TestDeviceConfigCurrent(t *testing.T) {
 	if d, _ := e.st.Device(ctx, e.dev.ID); d.ConfigSeq != cat.Seq {
 		t.Fatalf("recorded an unknown seq: %d", d.ConfigSeq)
 	}
+	if d, _ := e.st.Device(ctx, e.dev.ID); strings.Join(d.Notices, " ") != "privacy-en/1 privacy-it/1" {
+		t.Fatalf("notices before the ack: %v", d.Notices)
+	}
 	e.st.AckConfig(ctx, e.dev.ID, next.Seq)
-	if ds, _ := e.st.Devices(ctx); !ds[0].ConfigCurrent {
-		t.Fatal("not current after the ack")
+	ds, _ := e.st.Devices(ctx)
+	if !ds[0].ConfigCurrent || strings.Join(ds[0].Notices, " ") != "privacy-en/2 privacy-it/1" {
+		t.Fatalf("after the ack: current %v notices %v", ds[0].ConfigCurrent, ds[0].Notices)
 	}
 }

@@ -56,6 +56,9 @@ func (s *Store) Device(ctx context.Context, id string) (*hub.Device, error) {
 	if err := s.fillStreams(ctx, d); err != nil {
 		return nil, err
 	}
+	if err := s.fillNotices(ctx, d); err != nil {
+		return nil, err
+	}
 	return d, s.fillForks(ctx, d)
 }
 
@@ -121,7 +124,7 @@ func (s *Store) Devices(ctx context.Context) ([]*hub.Device, error) {
 			return nil, err
 		}
 	}
-	return out, nil
+	return out, s.fillNotices(ctx, out...)
 }
 
 func (s *Store) fillStreams(ctx context.Context, d *hub.Device) error {
@@ -206,4 +209,28 @@ func (s *Store) Positions(ctx context.Context, deviceID string, epochs []string)
 		out = append(out, p)
 	}
 	return out, nil
+}
+
+// fillNotices names the notice versions each device shows at its config seq.
+func (s *Store) fillNotices(ctx context.Context, ds ...*hub.Device) error {
+	rows, err := s.db.R.QueryContext(ctx, `SELECT id, version, seq FROM notices ORDER BY id, version`)
+	if err != nil {
+		return fmt.Errorf("list notices: %w", err)
+	}
+	defer rows.Close()
+	var vs []hub.NoticeVersion
+	for rows.Next() {
+		var v hub.NoticeVersion
+		if err := rows.Scan(&v.ID, &v.Version, &v.Seq); err != nil {
+			return err
+		}
+		vs = append(vs, v)
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for _, d := range ds {
+		d.Notices = hub.NoticesAt(vs, d.ConfigSeq)
+	}
+	return nil
 }

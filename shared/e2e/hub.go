@@ -222,6 +222,7 @@ type Device struct {
 	ClockOffsetMS int64                    `json:"clock_offset_ms"`
 	ConfigSeq     int64                    `json:"config_seq"`
 	ConfigCurrent bool                     `json:"config_current"`
+	Notices       []string                 `json:"notices"`
 }
 
 // Devices reads GET /api/v1/devices.

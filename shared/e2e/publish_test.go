@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -274,8 +275,11 @@ func TestOfflineCollectorGetsNewestConfig(t *testing.T) {
 		d = h.Device(c.ID)
 		return d.ConfigCurrent, fmt.Sprintf("config_seq %d current %v", d.ConfigSeq, d.ConfigCurrent)
 	})
-	if d.ConfigSeq != enrolledSeq+2 {
-		t.Errorf("device config_seq %d, want %d", d.ConfigSeq, enrolledSeq+2)
+	if d.ConfigSeq != enrolledSeq+2 || !slices.Contains(d.Notices, "privacy-it/3") {
+		t.Errorf("device config_seq %d notices %v, want %d and privacy-it/3", d.ConfigSeq, d.Notices, enrolledSeq+2)
+	}
+	if out := Run(t, Binaries.Hub, "device", "list", "--data", h.Dir); !strings.Contains(out, fmt.Sprintf("%d (current)", d.ConfigSeq)) {
+		t.Errorf("device list does not show the device current:\n%s", out)
 	}
 	if n := strings.Count(c.Log(), "config applied"); n != 1 {
 		t.Errorf("the collector applied %d configs, want exactly 1 (the newest):\n%s", n, tail(c.Log(), 30))

@@ -380,7 +380,7 @@ func deviceCmd(ctx context.Context, cmd string, args []string, stdout io.Writer)
 		return err
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tNAME\tTOUCHPOINT\tRECEIVED\tCHAIN\tCONFIG\tLAST SEEN")
+	fmt.Fprintln(tw, "ID\tNAME\tTOUCHPOINT\tRECEIVED\tCHAIN\tCONFIG\tNOTICES\tLAST SEEN")
 	for _, d := range ds {
 		seen := "never"
 		if d.LastSeen != nil {
@@ -393,7 +393,8 @@ func deviceCmd(ctx context.Context, cmd string, args []string, stdout io.Writer)
 		if d.ConfigCurrent {
 			config = fmt.Sprintf("%d (current)", d.ConfigSeq)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\n", d.ID, d.Name, d.Touchpoint, d.Received, d.Chain, config, seen)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\n", d.ID, d.Name, d.Touchpoint, d.Received, d.Chain, config,
+			strings.Join(d.Notices, ","), seen)
 	}
 	return tw.Flush()
 }
