@@ -55,6 +55,9 @@ type Handler struct {
 	Now       func() time.Time
 	Location  *time.Location // the controller's time zone: due dates and days; default UTC, as the request store
 	PublicURL string         // an https URL makes cookies Secure even behind a TLS-terminating proxy
+	// ConfigChanged, when set, is called after a publish so connected
+	// collectors get the new configuration at once.
+	ConfigChanged func()
 
 	mux   *http.ServeMux
 	pages map[string]*template.Template
@@ -94,6 +97,8 @@ func New(store Store) *Handler {
 	h.mux.HandleFunc("POST "+Prefix+"requests/act", h.auth(h.actOnRequests))
 	h.mux.HandleFunc("GET "+Prefix+"requests/{id}", h.auth(h.request))
 	h.mux.HandleFunc("GET "+Prefix+"requests/{id}/export", h.auth(h.requestExport))
+	h.mux.HandleFunc("GET "+Prefix+"notices", h.auth(h.notices))
+	h.mux.HandleFunc("POST "+Prefix+"notices", h.auth(h.publishNotice))
 	h.mux.HandleFunc("GET "+Prefix+"api/live", h.auth(h.live))
 	return h
 }

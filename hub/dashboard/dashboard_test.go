@@ -513,7 +513,7 @@ func TestPagesRender(t *testing.T) {
 	c := e.client().signedIn()
 	for _, p := range []string{"/dashboard/", "/dashboard/devices", "/dashboard/consents", "/dashboard/consents?days=90",
 		"/dashboard/subjects", "/dashboard/subjects?q=nobody%40example.com", "/dashboard/subjects?q=%2B39+333", "/dashboard/quarantine",
-		"/dashboard/requests", "/dashboard/requests?state=all", "/dashboard/requests/new", "/dashboard/login"} {
+		"/dashboard/requests", "/dashboard/requests?state=all", "/dashboard/requests/new", "/dashboard/notices", "/dashboard/login"} {
 		r := c.get(p)
 		want := 200
 		if p == "/dashboard/login" {
@@ -570,4 +570,49 @@ func FuzzUnauthenticated(f *testing.F) {
 			t.Fatalf("%s %s served 200 without a session", method, path)
 		}
 	})
+}
+
+func TestPublishNotice(t *testing.T) {
+	e := newEnv(t)
+	pushed := 0
+	e.dash.ConfigChanged = func() { pushed++ }
+	c := e.client().signedIn()
+	token := c.csrf()
+	form := url.Values{"csrf": {token}, "id": {"privacy-en"}, "version": {"2"}, "language": {"en"}, "title": {"Privacy notice <v2>"},
+		"text": {"# Privacy notice\r\n\r\nWe changed <script>nothing</script>.\r\n"}}
+	if r := c.post("/dashboard/notices", url.Values{"id": {"privacy-en"}, "version": {"2"}}); r.Status != http.StatusForbidden {
+		t.Errorf("publish without the token: %d", r.Status)
+	}
+	r := c.post("/dashboard/notices", form)
+	if r.Status != http.StatusSeeOther {
+		t.Fatalf("publish: %d\n%s", r.Status, r.Body)
+	}
+	if pushed != 1 {
+		t.Errorf("ConfigChanged called %d times", pushed)
+	}
+	cat, err := e.st.Catalog(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, ok := cat.Notice("privacy-en", 2)
+	if !ok || strings.Contains(n.Text, "\r") {
+		t.Fatalf("published notice: %v %q", ok, n.Text)
+	}
+	if v1, _ := cat.Notice("privacy-en", 1); n.Summary == "" || n.Summary != v1.Summary {
+		t.Errorf("summary %q, want the previous version's %q", n.Summary, v1.Summary)
+	}
+	page := c.get(r.Location)
+	if !strings.Contains(page.Body, "Published privacy-en v2") || !strings.Contains(page.Body, "Privacy notice &lt;v2&gt;") ||
+		!strings.Contains(page.Body, `badge">replaced`) {
+		t.Errorf("notices page after publishing:\n%s", page.Body)
+	}
+	// The same version again is refused with the reason, the form kept.
+	r = c.post("/dashboard/notices", form)
+	if r.Status != http.StatusBadRequest || !strings.Contains(r.Body, `data-testid="form-error"`) || !strings.Contains(r.Body, "Privacy notice &lt;v2&gt;") {
+		t.Errorf("publishing v2 twice: %d\n%s", r.Status, r.Body)
+	}
+	form.Set("version", "two")
+	if r := c.post("/dashboard/notices", form); r.Status != http.StatusBadRequest {
+		t.Errorf("version two: %d", r.Status)
+	}
 }

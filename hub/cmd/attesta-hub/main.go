@@ -246,7 +246,7 @@ func (m *Main) Run(ctx context.Context) error {
 	m.HTTP.Addr, m.HTTP.Logger, m.HTTP.PublicURL = m.Listen, m.Logger, m.PublicURL
 	m.HTTP.ConfigChanged = m.Sync.ConfigChanged // API changes reach connected collectors at once
 	dash := dashboard.New(st)
-	dash.Logger, dash.PublicURL, dash.Online = m.Logger, m.PublicURL, m.Sync.Connected
+	dash.Logger, dash.PublicURL, dash.Online, dash.ConfigChanged = m.Logger, m.PublicURL, m.Sync.Connected, m.Sync.ConfigChanged
 	if st.Location != nil {
 		dash.Location = st.Location
 	}

@@ -242,6 +242,13 @@ func TestDashboard(t *testing.T) {
 		t.Errorf("%d injected elements in the page", n)
 	}
 
+	// Notices: the versions published and the kiosk showing each.
+	page.do(chromedp.Click(testid("nav-notices")), chromedp.WaitVisible(testid("notices")))
+	if got := page.text("notices"); !strings.Contains(got, "Booth kiosk") || !strings.Contains(got, "privacy-en") {
+		t.Errorf("notices page:\n%s", got)
+	}
+	shot("10-notices")
+
 	// Sign out: the session ends and the pages ask to sign in again.
 	page.do(chromedp.Click(testid("logout")), chromedp.WaitVisible(testid("login-form")))
 	page.do(chromedp.Navigate(reqURL), chromedp.WaitVisible(testid("login-form")))
