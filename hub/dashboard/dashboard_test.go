@@ -530,6 +530,9 @@ func TestPagesRender(t *testing.T) {
 			t.Errorf("GET %s: %d, want %d", p, r.Status, want)
 		}
 	}
+	if r := c.get("/dashboard/api/live"); r.Status != 200 || !strings.HasPrefix(r.Body, `{"devices":[]}`) {
+		t.Errorf("api/live: %d %s", r.Status, r.Body)
+	}
 	if r := c.get("/dashboard/static/app.css"); r.Status != 200 || !strings.HasPrefix(r.Header.Get("Content-Type"), "text/css") {
 		t.Errorf("app.css: %d %s", r.Status, r.Header.Get("Content-Type"))
 	}
@@ -614,5 +617,54 @@ func TestPublishNotice(t *testing.T) {
 	form.Set("version", "two")
 	if r := c.post("/dashboard/notices", form); r.Status != http.StatusBadRequest {
 		t.Errorf("version two: %d", r.Status)
+	}
+}
+
+func TestQueueHighlightsDueDates(t *testing.T) {
+	e := newEnv(t) // 31 January: due 28 February
+	c := e.client().signedIn()
+	if r := c.post("/dashboard/requests", url.Values{"csrf": {c.csrf()}, "kind": {"erasure"}, "email": {"anna@example.com"}}); r.Status != http.StatusSeeOther {
+		t.Fatalf("create: %d", r.Status)
+	}
+	for _, step := range []struct {
+		at   time.Time
+		want string
+	}{
+		{time.Date(2026, 2, 10, 9, 0, 0, 0, time.UTC), `class="" data-request`},
+		{time.Date(2026, 2, 21, 9, 0, 0, 0, time.UTC), "7 d left"},
+		{time.Date(2026, 2, 28, 23, 0, 0, 0, time.UTC), "due today"},
+		{time.Date(2026, 3, 1, 0, 30, 0, 0, time.UTC), "overdue 1 d"},
+	} {
+		e.mu.Lock()
+		e.now = step.at
+		e.mu.Unlock()
+		c = e.client().signedIn()
+		page := c.get("/dashboard/requests")
+		if !strings.Contains(page.Body, step.want) {
+			t.Errorf("on %s the queue lacks %q", step.at.Format(time.DateOnly), step.want)
+		}
+		if ov := c.get("/dashboard/"); (step.want != `class="" data-request`) != strings.Contains(ov.Body, `data-testid="due-soon"`) {
+			t.Errorf("on %s the overview's due-soon list is wrong", step.at.Format(time.DateOnly))
+		}
+	}
+}
+
+func TestQuarantineShowsReasonsAsText(t *testing.T) {
+	e := newEnv(t)
+	if _, err := e.st.DB().W.Exec(`INSERT INTO quarantine (collector, epoch, seq, record_id, hash, code, reason, envelope, sig, received_at)
+		VALUES ('dev-1', 'ep', 7, '<img src=x onerror=alert(1)>', 'h1', 'bad_signature', 'signature does not verify: "<script>alert(1)</script>"', x'00', x'00', '2026-01-31T09:00:00Z')`); err != nil {
+		t.Fatal(err)
+	}
+	c := e.client().signedIn()
+	page := c.get("/dashboard/quarantine")
+	if page.Status != 200 || !strings.Contains(page.Body, "bad_signature") ||
+		!strings.Contains(page.Body, "signature does not verify: &#34;&lt;script&gt;alert(1)&lt;/script&gt;&#34;") {
+		t.Errorf("quarantine page:\n%s", page.Body)
+	}
+	if strings.Contains(page.Body, "<script>alert") || strings.Contains(page.Body, "<img src=x") {
+		t.Error("the quarantine page holds markup from a record")
+	}
+	if ov := c.get("/dashboard/"); !strings.Contains(ov.Body, `<span class="num">1</span><span>records in quarantine`) {
+		t.Error("the overview does not count the quarantined record")
 	}
 }

@@ -63,7 +63,9 @@ func (h *Handler) requests(w http.ResponseWriter, r *http.Request, s *hub.Sessio
 		return
 	}
 	q := r.URL.Query()
-	f := hub.RequestFilter{Limit: 200, After: q.Get("after")}
+	// A page is as many as one bulk action takes: in a wave, "select all"
+	// then an action handles a thousand at a time.
+	f := hub.RequestFilter{Limit: maxBulk, After: q.Get("after")}
 	state := q.Get("state")
 	switch state {
 	case "", "active":
