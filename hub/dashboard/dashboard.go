@@ -14,13 +14,11 @@ package dashboard
 
 import (
 	"embed"
-	"errors"
 	"html/template"
 	"io/fs"
 	"log/slog"
 	"net/http"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/attesta/attesta/hub"
@@ -65,7 +63,6 @@ type Handler struct {
 	// argon2id takes 19 MiB per check: a handful at once is plenty and
 	// bounds what a flood of sign-ins can allocate.
 	checks chan struct{}
-	once   sync.Once
 }
 
 // New returns a dashboard handler with defaults.
@@ -126,8 +123,6 @@ func (h *Handler) secure(r *http.Request) bool {
 // isAPI reports whether a path is a fetch endpoint (JSON, 401 instead of
 // a redirect to sign-in).
 func isAPI(r *http.Request) bool { return strings.HasPrefix(r.URL.Path, Prefix+"api/") }
-
-type ctxKey struct{}
 
 // auth serves h only with a live session; state-changing requests must
 // also come from this origin and carry the session's CSRF token.
@@ -204,7 +199,7 @@ func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, nam
 		h.Logger.Error("no such dashboard template", "page", name)
 		return
 	}
-	if err := t.ExecuteTemplate(w, "layout", data); err != nil && !errors.Is(err, http.ErrHandlerTimeout) {
+	if err := t.ExecuteTemplate(w, "layout", data); err != nil {
 		h.Logger.Error("render dashboard page", "page", name, "err", err)
 	}
 }

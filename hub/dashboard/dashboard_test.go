@@ -3,6 +3,7 @@ package dashboard_test
 import (
 	"context"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -60,6 +61,7 @@ func newEnv(t testing.TB) *env {
 	}
 	e.dash = dashboard.New(st)
 	e.dash.Now = e.clock
+	e.dash.Logger = slog.New(slog.DiscardHandler)
 	mux := http.NewServeMux()
 	mux.Handle(dashboard.Prefix, e.dash)
 	e.srv = httptest.NewServer(mux)
