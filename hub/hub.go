@@ -228,6 +228,9 @@ type Store interface {
 	// RequestExport is the export answering a completed access or
 	// portability request.
 	RequestExport(ctx context.Context, id string) (*Export, error)
+	// RequestFromReceipt records an access or erasure request made on the
+	// receipt page of token.
+	RequestFromReceipt(ctx context.Context, token string, kind RequestKind) (*Request, error)
 	Keys(ctx context.Context) (*Keys, error)
 	Authenticate(ctx context.Context, token string) (Scope, error)
 	Enroll(ctx context.Context, code string, signKey ed25519.PublicKey, appVersion, host string) (*Enrolled, error)

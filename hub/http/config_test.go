@@ -3,8 +3,6 @@ package http_test
 import (
 	"bytes"
 	"context"
-	"encoding/json"
-	"io"
 	"net/http"
 	"strings"
 	"sync/atomic"
@@ -17,20 +15,7 @@ import (
 	"github.com/attesta/attesta/shared/catalog"
 )
 
-func send(t *testing.T, method, url, token, body string) (int, map[string]any) {
-	t.Helper()
-	req, _ := http.NewRequest(method, url, strings.NewReader(body))
-	req.Header.Set("Authorization", "Bearer "+token)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var out map[string]any
-	b, _ := io.ReadAll(resp.Body)
-	json.Unmarshal(b, &out)
-	return resp.StatusCode, out
-}
+// send is in requests_test.go (both branches wrote the same helper).
 
 func TestConfigAPI(t *testing.T) {
 	s, st := mustServe(t)

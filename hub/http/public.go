@@ -28,6 +28,10 @@ var messages = map[string]map[string]string{
 		"state_yes": "Given", "state_no": "Not given", "state_withdrawn": "Withdrawn", "withdraw": "Withdraw",
 		"withdrawnote": "Withdrawing takes effect at once for every future contact; it does not affect what happened before.",
 		"withdrawn_ok": "Done: your withdrawal is recorded.",
+		"yourdata":     "Your data", "yourdatanote": "You can ask for a copy of the data held about you, or for it to be erased. The controller answers within one month.",
+		"ask_access": "Ask for a copy of my data", "ask_erasure": "Ask to erase my data",
+		"asked_ok": "Request received. We will answer within one month.",
+		"erased":   "The personal data of this consent was erased at head office.",
 	},
 	"it": {
 		"version": "Versione", "mismatch": "Questa non è la versione indicata dal tuo link: il testo è cambiato. Qui sotto trovi la versione pubblicata con questo numero.",
@@ -38,6 +42,10 @@ var messages = map[string]map[string]string{
 		"state_yes": "Dato", "state_no": "Non dato", "state_withdrawn": "Revocato", "withdraw": "Revoca",
 		"withdrawnote": "La revoca vale subito per ogni contatto futuro; non tocca quanto avvenuto prima.",
 		"withdrawn_ok": "Fatto: la tua revoca è registrata.",
+		"yourdata":     "I tuoi dati", "yourdatanote": "Puoi chiedere una copia dei dati che ti riguardano, oppure la loro cancellazione. Il titolare risponde entro un mese.",
+		"ask_access": "Chiedi una copia dei miei dati", "ask_erasure": "Chiedi la cancellazione dei miei dati",
+		"asked_ok": "Richiesta ricevuta. Ti risponderemo entro un mese.",
+		"erased":   "I dati personali di questo consenso sono stati cancellati in sede.",
 	},
 }
 
@@ -96,21 +104,40 @@ func (s *Server) receiptPage(w http.ResponseWriter, r *http.Request) {
 	var rec *hub.Receipt
 	var err error
 	if r.Method == http.MethodPost {
+		if !sameOrigin(r) {
+			Error(w, r, s.Logger, apperr.Errorf(apperr.EFORBIDDEN, "cross-site form posts are refused; use the form on this page"))
+			return
+		}
 		r.Body = http.MaxBytesReader(w, r.Body, 4096)
 		if err := r.ParseForm(); err != nil {
 			Error(w, r, s.Logger, apperr.Errorf(apperr.EINVALID, "malformed form"))
 			return
 		}
-		rec, err = s.Store.Withdraw(r.Context(), token, r.PostForm["purpose"], "receipt-page")
-		if err == nil {
-			s.Logger.Info("withdrawal recorded", "consent", rec.ConsentID, "channel", "receipt-page")
-			http.Redirect(w, r, r.URL.Path+"?done=1", http.StatusSeeOther)
-			return
+		if kind := r.PostForm.Get("request"); kind != "" {
+			req, err := s.Store.RequestFromReceipt(r.Context(), token, hub.RequestKind(kind))
+			if err == nil {
+				s.Logger.Info("rights request received", "request", req.ID, "kind", req.Kind, "channel", req.Channel)
+				http.Redirect(w, r, r.URL.Path+"?asked="+url.QueryEscape(kind), http.StatusSeeOther)
+				return
+			}
+			if apperr.Code(err) != apperr.EGONE {
+				Error(w, r, s.Logger, err)
+				return
+			}
+			rec = nil
+		} else {
+			rec, err = s.Store.Withdraw(r.Context(), token, r.PostForm["purpose"], "receipt-page")
+			if err == nil {
+				s.Logger.Info("withdrawal recorded", "consent", rec.ConsentID, "channel", "receipt-page")
+				http.Redirect(w, r, r.URL.Path+"?done=1", http.StatusSeeOther)
+				return
+			}
 		}
 	} else {
 		rec, err = s.Store.Receipt(r.Context(), token)
 	}
-	if err != nil && apperr.Code(err) != apperr.ENOTFOUND {
+	erased := apperr.Code(err) == apperr.EGONE
+	if err != nil && apperr.Code(err) != apperr.ENOTFOUND && !erased {
 		Error(w, r, s.Logger, err)
 		return
 	}
@@ -118,13 +145,34 @@ func (s *Server) receiptPage(w http.ResponseWriter, r *http.Request) {
 		lang = rec.Language
 	}
 	lang, t := words(lang)
-	data := map[string]any{"Lang": lang, "T": t, "Title": t["receipt"], "Controller": s.controller(r), "Pending": rec == nil,
-		"R": rec, "Done": r.URL.Query().Get("done") != "", "WithdrawURL": r.URL.Path}
+	data := map[string]any{"Lang": lang, "T": t, "Title": t["receipt"], "Controller": s.controller(r), "Pending": rec == nil && !erased,
+		"Erased": erased, "R": rec, "Done": r.URL.Query().Get("done") != "", "Asked": r.URL.Query().Get("asked") != "", "WithdrawURL": r.URL.Path}
 	status := http.StatusOK
-	if rec == nil {
+	switch {
+	case erased:
+		status = http.StatusGone
+	case rec == nil:
 		status = http.StatusNotFound
-	} else {
+	default:
 		data["NoticeURL"] = "/n/" + url.PathEscape(rec.Notice.ID) + "/" + strconv.Itoa(rec.Notice.Version) + "?sha256=" + rec.Notice.SHA256
 	}
 	s.render(w, status, "receipt.html", data)
+}
+
+// sameOrigin refuses form posts another site's page makes. Browsers send
+// Sec-Fetch-Site (which they alone can set) and it decides. Without it,
+// Origin does, except "null": this page's no-referrer policy makes
+// browsers send that on its own posts. A post with neither (a script, an
+// old browser) is let through: the unguessable token in the path is what
+// authorises it; this check only stops another site from replaying it.
+func sameOrigin(r *http.Request) bool {
+	if site := r.Header.Get("Sec-Fetch-Site"); site != "" {
+		return site == "same-origin" || site == "none"
+	}
+	o := r.Header.Get("Origin")
+	if o == "" || o == "null" {
+		return true
+	}
+	u, err := url.Parse(o)
+	return err == nil && u.Host == r.Host
 }

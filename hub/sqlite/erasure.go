@@ -32,11 +32,25 @@ func identHashWith(key []byte, id hub.Identifier) string {
 
 // identHash is the keyed hash of an identifier kept in tombstones.
 func (s *Store) identHash(ctx context.Context, id hub.Identifier) (string, error) {
-	k, err := s.Keys(ctx)
+	key, err := s.tombstoneKey(ctx)
 	if err != nil {
 		return "", err
 	}
-	return identHashWith(tombstoneKey(k), id), nil
+	return identHashWith(key, id), nil
+}
+
+// tombstoneKey is the key of identifier hashes, read once.
+func (s *Store) tombstoneKey(ctx context.Context) ([]byte, error) {
+	if key := s.tombKey.Load(); key != nil {
+		return *key, nil
+	}
+	k, err := s.Keys(ctx)
+	if err != nil {
+		return nil, err
+	}
+	b := tombstoneKey(k)
+	s.tombKey.Store(&b)
+	return b, nil
 }
 
 // erasure returns the tombstone of a root subject, nil when it was not erased.

@@ -28,6 +28,10 @@ type streamState struct {
 // evidence) and rejections (quarantined). Nothing is acknowledged before it
 // returns.
 func (s *Store) Ingest(ctx context.Context, deviceID string, batch []hub.Incoming) (*hub.IngestResult, error) {
+	tomb, err := s.tombstoneKey(ctx) // before the transaction: the writer is one connection
+	if err != nil {
+		return nil, err
+	}
 	tx, err := s.db.W.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, fmt.Errorf("begin ingest: %w", err)
@@ -67,6 +71,7 @@ func (s *Store) Ingest(ctx context.Context, deviceID string, batch []hub.Incomin
 		}
 		defer done()
 		rec = r
+		rec.tomb = tomb
 	}
 
 	streams := map[string]*streamState{}
@@ -199,6 +204,14 @@ func (s *Store) Ingest(ctx context.Context, deviceID string, batch []hub.Incomin
 			}
 			if err := rec.apply(env, subject, in.CorrectedAt, slices.Contains(flags, hub.FlagClockSuspect)); err != nil {
 				return nil, fmt.Errorf("reconcile %s: %w", env.ID, err)
+			}
+			if rec.erased {
+				// Captured before its person was erased: it arrives erased.
+				red, ph := redactEnvelope(in.Signed.Envelope)
+				if _, err := tx.ExecContext(ctx, `UPDATE events SET envelope = ?, payload = NULL, erased_at = ?, erased_payload_sha256 = ? WHERE id = ?`,
+					red, received, ph, env.ID); err != nil {
+					return nil, fmt.Errorf("erase late record: %w", err)
+				}
 			}
 		}
 		if in.ReceiptHash != "" {

@@ -24,6 +24,11 @@ type reconciler struct {
 	st  map[string]*sql.Stmt
 	cat *catalog.Catalog
 	now string
+	// tomb is the key of erased identifiers' hashes; when set, a record
+	// captured before its person was erased joins their tombstone and is
+	// erased on arrival (erased is then set for the caller).
+	tomb   []byte
+	erased bool
 }
 
 var reconcileSQL = map[string]string{
@@ -46,6 +51,8 @@ var reconcileSQL = map[string]string{
 	"folded":   `SELECT s.root FROM identifiers i JOIN subjects s ON s.id = i.subject_id WHERE i.folded = ? AND i.value != ? LIMIT 20`,
 	"suggest":  `INSERT INTO suggestions (subject_a, subject_b, reason, score, created_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
 	"mergePut": `INSERT INTO merges (into_id, from_id, reason, by, created_at) VALUES (?, ?, ?, ?, ?)`,
+	"erasedID": `SELECT e.subject_id, e.erased_at FROM erased_identifiers i JOIN erasures e ON e.subject_id = i.subject_id
+		WHERE i.hash = ? ORDER BY e.erased_at DESC LIMIT 1`,
 }
 
 func newReconciler(ctx context.Context, tx *sql.Tx, cat *catalog.Catalog, now string) (*reconciler, func(), error) {
@@ -86,10 +93,11 @@ func (r *reconciler) retention(purpose string) int {
 func (r *reconciler) apply(env *record.Envelope, subject *record.Subject, at time.Time, suspect bool) error {
 	var sid, root string
 	var created bool
+	r.erased = false
 	switch {
 	case subject != nil:
 		var err error
-		if sid, root, created, err = r.match(env, subject); err != nil {
+		if sid, root, created, err = r.match(env, subject, at); err != nil {
 			return err
 		}
 	case env.Ref != "":
@@ -132,10 +140,14 @@ func (r *reconciler) apply(env *record.Envelope, subject *record.Subject, at tim
 // match finds or makes the subject a captured person belongs to. Equal
 // normalised identifiers are the same person; an email of one subject and a
 // phone of another in the same record merge the two (by a link).
-func (r *reconciler) match(env *record.Envelope, s *record.Subject) (sid, root string, created bool, err error) {
+func (r *reconciler) match(env *record.Envelope, s *record.Subject, at time.Time) (sid, root string, created bool, err error) {
 	ids, _ := hub.Identifiers(*s, r.region(env.Touchpoint))
 	if len(ids) == 0 {
 		return "", "", false, nil
+	}
+	if tomb, err := r.erasedBefore(ids, at); err != nil || tomb != "" {
+		r.erased = tomb != ""
+		return tomb, tomb, false, err
 	}
 	// One query for both identifiers; the email's subject comes first.
 	args := []any{ids[0].Kind, ids[0].Value, ids[len(ids)-1].Kind, ids[len(ids)-1].Value}
@@ -199,6 +211,30 @@ func (r *reconciler) match(env *record.Envelope, s *record.Subject) (sid, root s
 		}
 	}
 	return sid, root, created, nil
+}
+
+// erasedBefore returns the erased subject a record captured at `at`
+// belongs to: one of its identifiers was erased after it was captured (a
+// kiosk offline since). A record made after the erasure is a new consent
+// and starts a new subject.
+func (r *reconciler) erasedBefore(ids []hub.Identifier, at time.Time) (string, error) {
+	if r.tomb == nil {
+		return "", nil
+	}
+	for _, id := range ids {
+		var sid, erased string
+		err := r.st["erasedID"].QueryRowContext(r.ctx, identHashWith(r.tomb, id)).Scan(&sid, &erased)
+		if errors.Is(err, sql.ErrNoRows) {
+			continue
+		}
+		if err != nil {
+			return "", fmt.Errorf("erased identifiers: %w", err)
+		}
+		if at.Before(parseTime(erased)) {
+			return sid, nil
+		}
+	}
+	return "", nil
 }
 
 func (r *reconciler) suggest(a, b, reason string, score float64) error {

@@ -143,14 +143,18 @@ func step(ctx context.Context, tx *sql.Tx, id, at, by, action string, state hub.
 
 // Request returns a request with its audit trail.
 func (s *Store) Request(ctx context.Context, id string) (*hub.Request, error) {
-	r, err := scanRequest(s.db.R.QueryRowContext(ctx, `SELECT `+requestColumn+` FROM requests WHERE id = ?`, id))
+	return s.request(ctx, s.db.R, id)
+}
+
+func (s *Store) request(ctx context.Context, q querier, id string) (*hub.Request, error) {
+	r, err := scanRequest(q.QueryRowContext(ctx, `SELECT `+requestColumn+` FROM requests WHERE id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, apperr.Errorf(apperr.ENOTFOUND, "no request %s", id)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read request: %w", err)
 	}
-	rows, err := s.db.R.QueryContext(ctx, `SELECT at, by, action, state, note FROM request_steps WHERE request_id = ? ORDER BY id`, id)
+	rows, err := q.QueryContext(ctx, `SELECT at, by, action, state, note FROM request_steps WHERE request_id = ? ORDER BY id`, id)
 	if err != nil {
 		return nil, err
 	}
@@ -245,24 +249,49 @@ func (s *Store) ActOnRequests(ctx context.Context, ids []string, act hub.Request
 	if act.By == "" {
 		act.By = "api"
 	}
+	var keys *hub.Keys
+	if act.Action == hub.ActComplete {
+		var err error
+		if keys, err = s.Keys(ctx); err != nil {
+			return nil, err
+		}
+	}
+	// One transaction for the call (one commit, not one per request), with
+	// a savepoint per request: each one's changes stand or go on their own.
+	tx, err := s.db.W.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer tx.Rollback()
 	out := make([]hub.RequestOutcome, len(ids))
 	erased := false
 	for i, id := range ids {
 		out[i].ID = id
-		r, didErase, err := s.act(ctx, id, act)
-		erased = erased || didErase
+		if _, err := tx.ExecContext(ctx, `SAVEPOINT act`); err != nil {
+			return nil, err
+		}
+		r, didErase, err := s.act(ctx, tx, keys, id, act)
 		if err != nil {
-			if apperr.Code(err) == apperr.EINTERNAL {
-				if ctx.Err() != nil {
-					return nil, ctx.Err()
-				}
-				out[i].Error = "internal error: " + err.Error()
-				continue
+			if _, rerr := tx.ExecContext(ctx, `ROLLBACK TO act`); rerr != nil {
+				return nil, fmt.Errorf("undo %s: %w (after %v)", id, rerr, err)
+			}
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
 			}
 			out[i].Error = apperr.Message(err)
-			continue
+			if apperr.Code(err) == apperr.EINTERNAL {
+				out[i].Error = "internal error: " + err.Error()
+			}
+		} else {
+			out[i].Request = r
+			erased = erased || didErase
 		}
-		out[i].Request = r
+		if _, err := tx.ExecContext(ctx, `RELEASE act`); err != nil {
+			return nil, err
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, err
 	}
 	if erased {
 		if err := s.scrub(ctx); err != nil {
@@ -272,9 +301,10 @@ func (s *Store) ActOnRequests(ctx context.Context, ids []string, act hub.Request
 	return out, nil
 }
 
-// act applies act to one request in one transaction.
-func (s *Store) act(ctx context.Context, id string, act hub.RequestAct) (*hub.Request, bool, error) {
-	cur, err := s.Request(ctx, id)
+// act applies act to one request inside tx. keys are the hub's keys for
+// complete (erasure and withdrawals need them), read before tx began.
+func (s *Store) act(ctx context.Context, tx *sql.Tx, keys *hub.Keys, id string, act hub.RequestAct) (*hub.Request, bool, error) {
+	cur, err := s.request(ctx, tx, id)
 	if err != nil {
 		return nil, false, err
 	}
@@ -285,7 +315,6 @@ func (s *Store) act(ctx context.Context, id string, act hub.RequestAct) (*hub.Re
 	now := s.Now()
 	at := hub.FormatTime(now)
 	state, outcome := cur.State, ""
-	var keys *hub.Keys
 	var withdraw []record.Envelope
 	switch act.Action {
 	case hub.ActStart:
@@ -347,19 +376,7 @@ func (s *Store) act(ctx context.Context, id string, act hub.RequestAct) (*hub.Re
 				outcome = "export ready: GET /api/v1/requests/" + id + "/export"
 			}
 		}
-		if withdraw != nil || cur.Kind == hub.RequestErasure {
-			if keys, err = s.Keys(ctx); err != nil {
-				return nil, false, err
-			}
-		}
 	}
-	tx, err := s.db.W.BeginTx(ctx, nil)
-	if err != nil {
-		return nil, false, err
-	}
-	defer tx.Rollback()
-	// The state read above may be stale: the update only applies to the
-	// state it was decided on.
 	var closed any
 	if state.Closed() {
 		closed = at
@@ -377,7 +394,7 @@ func (s *Store) act(ctx context.Context, id string, act hub.RequestAct) (*hub.Re
 		return nil, false, fmt.Errorf("update request: %w", err)
 	}
 	if n, _ := res.RowsAffected(); n != 1 {
-		return nil, false, apperr.Errorf(apperr.ECONFLICT, "request %s changed while this action ran; try again", id)
+		return nil, false, fmt.Errorf("request %s: update matched %d rows", id, n)
 	}
 	erased := false
 	if act.Action == hub.ActComplete {
@@ -395,7 +412,18 @@ func (s *Store) act(ctx context.Context, id string, act hub.RequestAct) (*hub.Re
 			}
 		case hub.RequestErasure:
 			if cur.SubjectID != "" {
-				if _, err := s.eraseTx(ctx, tx, keys, cur.SubjectID, hub.ErasedByRequest, id); err != nil {
+				root, err := s.root(ctx, tx, cur.SubjectID)
+				if err != nil {
+					return nil, false, err
+				}
+				if e, err := s.erasure(ctx, tx, root); err != nil {
+					return nil, false, err
+				} else if e != nil {
+					outcome = "the subject was already erased on " + hub.FormatTime(e.ErasedAt)[:10]
+					if _, err := tx.ExecContext(ctx, `UPDATE requests SET outcome = ? WHERE id = ?`, outcome, id); err != nil {
+						return nil, false, err
+					}
+				} else if _, err := s.eraseTx(ctx, tx, keys, root, hub.ErasedByRequest, id); err != nil {
 					return nil, false, err
 				}
 			}
@@ -412,10 +440,7 @@ func (s *Store) act(ctx context.Context, id string, act hub.RequestAct) (*hub.Re
 		"action": act.Action, "state": state}); err != nil {
 		return nil, false, err
 	}
-	if err := tx.Commit(); err != nil {
-		return nil, false, err
-	}
-	r, err := s.Request(ctx, id)
+	r, err := s.request(ctx, tx, id)
 	return r, erased, err
 }
 
@@ -472,4 +497,37 @@ func (s *Store) loc() *time.Location {
 		return s.Location
 	}
 	return time.UTC
+}
+
+// RequestFromReceipt records an access or erasure request a visitor made
+// on their receipt page: the receipt token is their credential, and the
+// request names the subject of that consent. Asking again while a request
+// of the same kind from the page is still open returns that one.
+func (s *Store) RequestFromReceipt(ctx context.Context, token string, kind hub.RequestKind) (*hub.Request, error) {
+	if kind != hub.RequestAccess && kind != hub.RequestErasure {
+		return nil, apperr.Errorf(apperr.EINVALID, "the receipt page takes access or erasure requests, not %q", kind)
+	}
+	rec, err := s.Receipt(ctx, token)
+	if err != nil {
+		return nil, err
+	}
+	var sid string
+	err = s.db.R.QueryRowContext(ctx, `SELECT s.root FROM subject_events se JOIN subjects s ON s.id = se.subject_id WHERE se.event_id = ?`,
+		rec.ConsentID).Scan(&sid)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, apperr.Errorf(apperr.ENOTFOUND, "this consent names nobody the hub can find; write to the controller instead")
+	}
+	if err != nil {
+		return nil, err
+	}
+	var open string
+	err = s.db.R.QueryRowContext(ctx, `SELECT id FROM requests WHERE subject_id = ? AND kind = ? AND channel = 'receipt'
+		AND state IN ('open', 'in_progress') ORDER BY received_at LIMIT 1`, sid, string(kind)).Scan(&open)
+	if err == nil {
+		return s.Request(ctx, open)
+	}
+	if !errors.Is(err, sql.ErrNoRows) {
+		return nil, err
+	}
+	return s.CreateRequest(ctx, hub.NewRequest{Kind: kind, SubjectID: sid, Channel: "receipt", By: "receipt page"})
 }

@@ -50,6 +50,7 @@ type Store struct {
 	RetentionGrace time.Duration
 
 	catalog atomic.Pointer[catalog.Catalog] // the newest snapshot decoded
+	tombKey atomic.Pointer[[]byte]          // the key of tombstone identifier hashes
 }
 
 // Open opens or creates the hub database at path.

@@ -1,33 +1,40 @@
 package main
 
 import (
+	"fmt"
 	"io"
 	"time"
+	_ "time/tzdata" // time zones on machines without a zoneinfo database (Windows)
 
+	"github.com/attesta/attesta/hub/sqlite"
 	"github.com/attesta/attesta/shared/config"
 	"github.com/attesta/attesta/shared/svc"
 )
 
 // Config is every setting of the hub; NewConfig has the defaults.
 type Config struct {
-	DataDir         string
-	Listen          string
-	PublicURL       string
-	SkewBound       time.Duration
-	ShutdownTimeout time.Duration
-	LogLevel        string
-	LogFormat       string
-	MetricsOpen     bool
-	MaxSessions     int
-	SyncWindow      int
-	SyncMaxBatch    int
-	SyncMaxBytes    int
+	DataDir           string
+	Listen            string
+	PublicURL         string
+	SkewBound         time.Duration
+	ShutdownTimeout   time.Duration
+	LogLevel          string
+	LogFormat         string
+	MetricsOpen       bool
+	MaxSessions       int
+	SyncWindow        int
+	SyncMaxBatch      int
+	SyncMaxBytes      int
+	TimeZone          string
+	RetentionInterval time.Duration
+	RetentionGrace    time.Duration
 }
 
 // NewConfig returns the defaults.
 func NewConfig() Config {
 	return Config{DataDir: config.DefaultDataDir("attesta-hub"), Listen: ":8700", SkewBound: 5 * time.Minute, ShutdownTimeout: 10 * time.Second,
-		LogLevel: "info", LogFormat: "auto", MaxSessions: 2000, SyncWindow: 8, SyncMaxBatch: 500, SyncMaxBytes: 8 << 20}
+		LogLevel: "info", LogFormat: "auto", MaxSessions: 2000, SyncWindow: 8, SyncMaxBatch: 500, SyncMaxBytes: 8 << 20,
+		TimeZone: "Europe/Rome", RetentionInterval: 24 * time.Hour, RetentionGrace: sqlite.DefaultRetentionGrace}
 }
 
 // Loader binds the settings to c's fields.
@@ -57,7 +64,30 @@ func (c *Config) Loader() *config.Loader {
 			Help: "Records per batch a collector may send."},
 		config.Setting{Key: "sync_max_batch_bytes", Value: config.Int(&c.SyncMaxBytes, 64<<10, 64<<20),
 			Help: "Encoded bytes per batch a collector may send (8388608 is 8 MiB)."},
+		config.Setting{Key: "time_zone", Value: config.String(&c.TimeZone, "an IANA time zone name such as Europe/Rome", checkZone),
+			Help: "The controller's time zone: rights requests fall due on dates there\n(one month from the day of receipt, GDPR Art. 12(3))."},
+		config.Setting{Key: "retention_interval", Value: config.Duration(&c.RetentionInterval, 0, 30*24*time.Hour),
+			Help: "How often 'run' sweeps retention: records expired consents and anonymises\npeople no purpose justifies any more. 0 turns the schedule off."},
+		config.Setting{Key: "retention_grace", Value: config.Duration(&c.RetentionGrace, 0, 10*365*24*time.Hour),
+			Help: "How long someone with no allowed purpose and no open request is kept\n(from their latest consent event) before the sweep anonymises them."},
 	)
+}
+
+// applyTo sets the store's settings.
+func (c *Config) applyTo(st *sqlite.Store) error {
+	loc, err := time.LoadLocation(c.TimeZone)
+	if err != nil {
+		return fmt.Errorf("time_zone: %w", err)
+	}
+	st.Location, st.RetentionGrace = loc, c.RetentionGrace
+	return nil
+}
+
+func checkZone(name string) error {
+	if _, err := time.LoadLocation(name); err != nil || name == "" || name == "Local" {
+		return fmt.Errorf("%q is not an IANA time zone name such as Europe/Rome", name)
+	}
+	return nil
 }
 
 // configCmd prints the default settings or the effective ones.

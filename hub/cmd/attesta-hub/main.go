@@ -53,6 +53,12 @@ Usage:
   attesta-hub proof verify BUNDLE.zip [--json]     check a proof bundle offline (no database, no network)
   attesta-hub proof export RECORD-ID [--out FILE] [--data DIR]
   attesta-hub proof key [--data DIR]               the hub key fingerprint to publish for inspectors
+  attesta-hub request list [--state S,...] [--kind K] [--limit N] [--after ID] [--json]   rights requests by due date
+  attesta-hub request show|export ID [--json] [--out FILE]
+  attesta-hub request create --kind K (--email E | --phone P | --subject ID) [--details TEXT] [--channel C] [--json]
+  attesta-hub request act --action start|extend|complete|refuse|note [--note TEXT] [--by NAME] ID... | -
+  attesta-hub retention run [--dry-run] [--json]   sweep retention once (--dry-run changes nothing)
+  attesta-hub retention runs [--json]              the sweeps recorded
   attesta-hub service install|uninstall|start|stop|restart|status [--data DIR] [--listen ADDR]
   attesta-hub version
 
@@ -81,7 +87,8 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	cmd, rest := args[0], args[1:]
 	if len(rest) > 0 && (cmd == "token" || cmd == "touchpoint" || cmd == "device" || cmd == "proof" ||
-		cmd == "notice" || cmd == "purpose" || cmd == "user") {
+		cmd == "notice" || cmd == "purpose" || cmd == "user" ||
+		cmd == "request" || cmd == "retention") {
 		cmd, rest = cmd+" "+rest[0], rest[1:]
 	}
 	switch cmd {
@@ -105,6 +112,10 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return proofCmd(ctx, cmd, rest, stdout)
 	case "user add", "user list", "user remove", "user passwd":
 		return userCmd(ctx, cmd, rest, stdout, stderr)
+	case "request list", "request show", "request create", "request act", "request export":
+		return requestCmd(ctx, cmd, rest, os.Stdin, stdout)
+	case "retention run", "retention runs":
+		return retentionCmd(ctx, cmd, rest, stdout)
 	case "service":
 		return serviceCmd(rest, stdout)
 	case "config":
@@ -220,6 +231,9 @@ type Main struct {
 	Sync    *ws.Server
 	HTTP    *hubhttp.Server
 	Metrics *metrics.Registry
+
+	stopSweeps context.CancelFunc // stops the retention schedule
+	sweepsDone chan struct{}
 }
 
 // NewMain returns a Main with defaults.
@@ -234,6 +248,9 @@ func (m *Main) Run(ctx context.Context) error {
 		return err
 	}
 	m.Store = st
+	if err := m.Config.applyTo(st); err != nil {
+		return err
+	}
 	keys, err := st.Keys(ctx)
 	if err != nil {
 		return err
@@ -254,7 +271,40 @@ func (m *Main) Run(ctx context.Context) error {
 	m.Metrics = metrics.NewRegistry()
 	m.Metrics.Register(m.Sync, st)
 	m.HTTP.ServeMetrics(m.Metrics, m.MetricsOpen)
-	return m.HTTP.Open()
+	if err := m.HTTP.Open(); err != nil {
+		return err
+	}
+	if m.RetentionInterval > 0 {
+		sctx, cancel := context.WithCancel(context.Background())
+		m.stopSweeps, m.sweepsDone = cancel, make(chan struct{})
+		go m.sweeps(sctx)
+	}
+	return nil
+}
+
+// sweeps runs the retention sweep at start and then every
+// RetentionInterval until stopped.
+func (m *Main) sweeps(ctx context.Context) {
+	defer close(m.sweepsDone)
+	t := time.NewTicker(m.RetentionInterval)
+	defer t.Stop()
+	for {
+		run, err := m.Store.SweepRetention(ctx, false, "schedule")
+		switch {
+		case ctx.Err() != nil:
+			return
+		case err != nil:
+			m.Logger.Error("retention sweep failed", "err", err)
+		default:
+			m.Logger.Info("retention sweep", "run", run.ID, "expired", run.Expired, "anonymised", run.Anonymised,
+				"took", run.FinishedAt.Sub(run.StartedAt).Round(time.Millisecond))
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
 
 // Close stops within ShutdownTimeout: it refuses new sync sessions and API
@@ -273,6 +323,10 @@ func (m *Main) Close() error {
 		if err := g.Wait(); err != nil {
 			m.Logger.Warn("shutdown deadline reached; the rest was cut off", "timeout", m.ShutdownTimeout, "err", err)
 		}
+	}
+	if m.stopSweeps != nil {
+		m.stopSweeps()
+		<-m.sweepsDone
 	}
 	if m.Store != nil {
 		errs = append(errs, m.Store.Close())

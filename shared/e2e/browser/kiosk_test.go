@@ -189,6 +189,21 @@ func testQRCodesAndReceipt(t *testing.T, s *stack) {
 	if len(w.Purposes) != 1 || w.Purposes[0].Purpose != "sms" || w.Purposes[0].Granted {
 		t.Errorf("withdrawal purposes %+v, want sms only, not granted", w.Purposes)
 	}
+
+	// Asking for a copy of one's data is one tap too; it reaches head
+	// office's queue as a request from the receipt page.
+	phone.do(chromedp.Tap(testid("ask-access")))
+	phone.waitJS("the request to be confirmed", `location.search.includes("asked=access") && document.readyState === "complete" && !!document.querySelector('[data-testid="request-asked"]')`)
+	var queue struct {
+		Requests []struct {
+			Kind, Channel string
+			SubjectID     string `json:"subject_id"`
+		} `json:"requests"`
+	}
+	getJSON(t, s.hubURL+"/api/v1/requests", s.token, &queue)
+	if len(queue.Requests) != 1 || queue.Requests[0].Kind != "access" || queue.Requests[0].Channel != "receipt" || queue.Requests[0].SubjectID == "" {
+		t.Errorf("request queue after asking on the receipt page: %+v", queue.Requests)
+	}
 }
 
 // testBadSubmissions: an invalid email, no purpose and no signature each
