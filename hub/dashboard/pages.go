@@ -277,6 +277,22 @@ func (h *Handler) subjects(w http.ResponseWriter, r *http.Request, s *hub.Sessio
 		h.fail(w, r, s, err)
 		return
 	}
+	if len(matches) == 0 {
+		// An erased person's identifiers are gone; the hub can still tell
+		// that an exact address belonged to someone erased.
+		var id hub.Identifier
+		var err error
+		if kind == hub.IdentEmail {
+			id, err = hub.ParseIdentifier(q, "", "")
+		} else {
+			id, err = hub.ParseIdentifier("", q, h.region(r))
+		}
+		if err == nil {
+			if _, err := h.Store.FindSubject(ctx, id); apperr.Code(err) == apperr.EGONE {
+				data["Gone"] = apperr.Message(err)
+			}
+		}
+	}
 	if len(matches) == 1 {
 		http.Redirect(w, r, Prefix+"subjects/"+matches[0].SubjectID, http.StatusSeeOther)
 		return

@@ -174,6 +174,7 @@ func TestDashboard(t *testing.T) {
 
 	// The visitor whose name tries to break out of an attribute: shown as text.
 	page.do(chromedp.Navigate(dash+"subjects?q="+eve.Email), chromedp.WaitVisible(testid("subject-name")))
+	eveURL := run(page, chromedp.Location())
 	if got := page.text("subject-name"); got != xssName+" "+xssFamily {
 		t.Errorf("subject name shown as %q, want the literal %q", got, xssName+" "+xssFamily)
 	}
@@ -233,6 +234,26 @@ func TestDashboard(t *testing.T) {
 		t.Error("a completed access request offers no export")
 	}
 	shot("9-request-done")
+
+	// Eve asks to be erased: afterwards no dashboard page shows her data,
+	// and her subject page shows the tombstone.
+	page.do(chromedp.Navigate(dash+"requests/new"), chromedp.WaitVisible(testid("request-form")),
+		chromedp.SetValue(testid("kind"), "erasure"), chromedp.SendKeys(testid("email"), eve.Email),
+		chromedp.Click(testid("create")), chromedp.WaitVisible(testid("request-state")),
+		chromedp.SetValue(testid("action"), "complete"), chromedp.Click(testid("apply")), chromedp.WaitVisible(testid("done")))
+	if got := page.text("request-state"); got != "Done" {
+		t.Errorf("erasure request after complete: %q", got)
+	}
+	page.do(chromedp.Navigate(dash+"subjects?q="+eve.Email), chromedp.WaitVisible(testid("gone")))
+	page.do(chromedp.Navigate(eveURL), chromedp.WaitVisible(testid("erased")))
+	for _, u := range []string{eveURL, dash + "requests?state=all", dash} {
+		page.do(chromedp.Navigate(u), chromedp.WaitVisible(testid("nav-overview")))
+		if leak := containsAny(page.pageText(), eve.Email, xssName, xssFamily, "Eve\""); leak != "" {
+			t.Errorf("%s shows %q after the erasure", u, leak)
+		}
+	}
+	page.do(chromedp.Navigate(eveURL), chromedp.WaitVisible(testid("erased")))
+	shot("11-erased")
 
 	// No attempt ran: no script executed, no injected element exists.
 	if v := eval[string](page, `String(window.__xss)`); v != "undefined" {
