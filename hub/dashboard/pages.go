@@ -303,9 +303,13 @@ func (h *Handler) subjects(w http.ResponseWriter, r *http.Request, s *hub.Sessio
 }
 
 // region is the default country for phone numbers typed without one: the
+// controller's jurisdiction (as the request store reads them), else the
 // first touchpoint's.
 func (h *Handler) region(r *http.Request) string {
 	if cat, err := h.Store.Catalog(r.Context()); err == nil {
+		if cat.Jurisdiction != "" {
+			return cat.Jurisdiction
+		}
 		for _, t := range cat.Touchpoints {
 			if t.Country != "" {
 				return t.Country
