@@ -69,7 +69,7 @@ type Handler struct {
 func New(store Store) *Handler {
 	h := &Handler{Store: store, Requests: store, Logger: slog.Default(), Now: time.Now, Location: time.UTC,
 		Online: func() []string { return nil }, checks: make(chan struct{}, 4), cop: http.NewCrossOriginProtection()}
-	h.pages = parsePages()
+	h.pages = parsePages(funcs(func() *time.Location { return h.Location }))
 	h.mux = http.NewServeMux()
 	static, _ := fs.Sub(staticFS, "static")
 	files := http.StripPrefix(Prefix+"static/", http.FileServerFS(static))
