@@ -2,6 +2,7 @@ package dashboard_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -668,5 +669,21 @@ func TestQuarantineShowsReasonsAsText(t *testing.T) {
 	}
 	if ov := c.get("/dashboard/"); !strings.Contains(ov.Body, `<span class="num">1</span><span>records in quarantine`) {
 		t.Error("the overview does not count the quarantined record")
+	}
+}
+
+// One address guessing many logins is throttled too, after more attempts.
+func TestLoginThrottlePerAddress(t *testing.T) {
+	e := newEnv(t)
+	c := e.client()
+	for i := range hub.ThrottleFreeAddr {
+		r := c.post("/dashboard/login", url.Values{"login": {fmt.Sprintf("user%d", i)}, "password": {"guess"}})
+		if r.Status != http.StatusUnauthorized {
+			t.Fatalf("guess %d: %d", i+1, r.Status)
+		}
+	}
+	r := c.login(password)
+	if r.Status != http.StatusTooManyRequests || r.Header.Get("Retry-After") == "" {
+		t.Fatalf("after %d failures from one address: %d", hub.ThrottleFreeAddr, r.Status)
 	}
 }
