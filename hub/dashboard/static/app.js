@@ -57,4 +57,5 @@ document.addEventListener("DOMContentLoaded", () => {
     } catch (e) { /* offline: try again later */ }
   };
   setInterval(refresh, 15000);
+  document.addEventListener("attesta:refresh", refresh); // now, for tests and other scripts
 });

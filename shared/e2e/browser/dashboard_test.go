@@ -270,6 +270,13 @@ func TestDashboard(t *testing.T) {
 	}
 	shot("10-notices")
 
+	// The overview follows kiosks going offline without a reload.
+	page.do(chromedp.Click(testid("nav-overview")), chromedp.WaitVisible(testid("tile-online")))
+	s.kiosk.stop(t)
+	page.waitJS("the kiosk shown offline", `(document.dispatchEvent(new Event("attesta:refresh")),
+		document.querySelector("[data-testid=tile-online]").textContent === "0 / 1" &&
+		document.querySelector("[data-live=status]").textContent.trim() === "offline")`)
+
 	// Sign out: the session ends and the pages ask to sign in again.
 	page.do(chromedp.Click(testid("logout")), chromedp.WaitVisible(testid("login-form")))
 	page.do(chromedp.Navigate(reqURL), chromedp.WaitVisible(testid("login-form")))
