@@ -114,7 +114,8 @@ func (s *Server) receiptPage(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if kind := r.PostForm.Get("request"); kind != "" {
-			req, err := s.Store.RequestFromReceipt(r.Context(), token, hub.RequestKind(kind))
+			var req *hub.Request
+			req, err = s.Store.RequestFromReceipt(r.Context(), token, hub.RequestKind(kind))
 			if err == nil {
 				s.Logger.Info("rights request received", "request", req.ID, "kind", req.Kind, "channel", req.Channel)
 				http.Redirect(w, r, r.URL.Path+"?asked="+url.QueryEscape(kind), http.StatusSeeOther)
@@ -124,7 +125,6 @@ func (s *Server) receiptPage(w http.ResponseWriter, r *http.Request) {
 				Error(w, r, s.Logger, err)
 				return
 			}
-			rec = nil
 		} else {
 			rec, err = s.Store.Withdraw(r.Context(), token, r.PostForm["purpose"], "receipt-page")
 			if err == nil {
@@ -140,6 +140,12 @@ func (s *Server) receiptPage(w http.ResponseWriter, r *http.Request) {
 	if err != nil && apperr.Code(err) != apperr.ENOTFOUND && !erased {
 		Error(w, r, s.Logger, err)
 		return
+	}
+	if erased && rec != nil && lang == "" {
+		lang = rec.Language
+	}
+	if err != nil {
+		rec = nil
 	}
 	if rec != nil && lang == "" {
 		lang = rec.Language

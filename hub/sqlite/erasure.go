@@ -13,6 +13,7 @@ import (
 
 	"github.com/attesta/attesta/hub"
 	"github.com/attesta/attesta/shared/apperr"
+	"github.com/attesta/attesta/shared/record"
 )
 
 // tombstoneKey derives the key of identifier hashes from the hub's signing
@@ -251,6 +252,9 @@ func (s *Store) eraseTx(ctx context.Context, tx *sql.Tx, keys *hub.Keys, id, rea
 			hashes[h] = "request"
 		}
 	}
+	if err := s.eraseQuarantined(ctx, tx, keys, key, hashes); err != nil {
+		return nil, err
+	}
 	for h, kind := range hashes {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO erased_identifiers (hash, kind, subject_id) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`,
 			h, kind, root); err != nil {
@@ -348,4 +352,67 @@ func (s *Store) Erase(ctx context.Context, id, reason string) (*hub.Erasure, err
 		return nil, err
 	}
 	return e, s.scrub(ctx)
+}
+
+// eraseQuarantined removes the sealed payload of refused records that name
+// one of the identifiers whose keyed hashes are in hashes. A quarantined
+// record belongs to no subject until it is opened, so each one still
+// holding a sealed payload is opened and its identifiers compared.
+func (s *Store) eraseQuarantined(ctx context.Context, tx *sql.Tx, keys *hub.Keys, key []byte, hashes map[string]string) error {
+	if keys.Opener == nil || len(hashes) == 0 {
+		return nil
+	}
+	cat, err := s.Catalog(ctx)
+	if err != nil {
+		return err
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT id, envelope FROM quarantine
+		WHERE json_valid(envelope) AND json_extract(envelope, '$.sealed') IS NOT NULL`)
+	if err != nil {
+		return fmt.Errorf("read quarantine: %w", err)
+	}
+	var hit []int64
+	var envs [][]byte
+	for rows.Next() {
+		var id int64
+		var env []byte
+		if err := rows.Scan(&id, &env); err != nil {
+			rows.Close()
+			return err
+		}
+		var e record.Envelope
+		if json.Unmarshal(env, &e) != nil || len(e.Sealed) == 0 {
+			continue
+		}
+		plain, err := keys.Opener.Open(e.Sealed)
+		if err != nil {
+			continue // not sealed to this hub: nothing it can read
+		}
+		p, err := record.DecodePayload(plain)
+		if err != nil {
+			continue
+		}
+		region := cat.Jurisdiction
+		if tp, ok := cat.Touchpoint(e.Touchpoint); ok && tp.Country != "" {
+			region = tp.Country
+		}
+		ids, _ := hub.Identifiers(p.Subject, region)
+		for _, i := range ids {
+			if _, ok := hashes[identHashWith(key, i)]; ok {
+				hit, envs = append(hit, id), append(envs, env)
+				break
+			}
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for i, id := range hit {
+		red, _ := redactEnvelope(envs[i])
+		if _, err := tx.ExecContext(ctx, `UPDATE quarantine SET envelope = ? WHERE id = ?`, red, id); err != nil {
+			return fmt.Errorf("erase quarantined copy: %w", err)
+		}
+	}
+	return nil
 }

@@ -38,7 +38,7 @@ func (s *Store) Ingest(ctx context.Context, deviceID string, batch []hub.Incomin
 	}
 	defer tx.Rollback()
 	stmts := map[string]string{
-		"event":      `SELECT hash FROM events WHERE id = ?`,
+		"event":      `SELECT hash, erased_at IS NOT NULL FROM events WHERE id = ?`,
 		"chainIns":   `INSERT INTO chain (collector, epoch, seq, event_id, hash) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
 		"chainAt":    `SELECT event_id, hash FROM chain WHERE collector = ? AND epoch = ? AND seq = ?`,
 		"insert":     `INSERT INTO events (id, collector, epoch, seq, kind, envelope, sig, hash, payload, captured_at, hlc, received_at, corrected_at, clock_offset_ms, flags, countersig) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -71,7 +71,15 @@ func (s *Store) Ingest(ctx context.Context, deviceID string, batch []hub.Incomin
 		}
 		defer done()
 		rec = r
-		rec.tomb = tomb
+		// Only a hub that has erased someone looks records up among the
+		// erased: the common batch pays one query, not one per record.
+		var any bool
+		if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM erasures)`).Scan(&any); err != nil {
+			return nil, fmt.Errorf("read erasures: %w", err)
+		}
+		if any {
+			rec.tomb = tomb
+		}
 	}
 
 	streams := map[string]*streamState{}
@@ -135,15 +143,21 @@ func (s *Store) Ingest(ctx context.Context, deviceID string, batch []hub.Incomin
 			return nil, err
 		}
 		var known string
-		err = st["event"].QueryRowContext(ctx, env.ID).Scan(&known)
+		var erased bool
+		err = st["event"].QueryRowContext(ctx, env.ID).Scan(&known, &erased)
 		switch {
 		case err == nil && known == in.Hash:
 			res.Duplicates++
 			advance(ss, env.Seq, in.Hash)
 			continue
 		case err == nil:
-			// Same id, different content: keep it as evidence, never overwrite.
-			if _, err := st["conflict"].ExecContext(ctx, env.ID, deviceID, []byte(in.Signed.Envelope), in.Signed.Sig, in.Hash, received); err != nil {
+			// Same id, different content: keep it as evidence, never
+			// overwrite; without the sealed payload if the record was erased.
+			copied := []byte(in.Signed.Envelope)
+			if erased {
+				copied, _ = redactEnvelope(copied)
+			}
+			if _, err := st["conflict"].ExecContext(ctx, env.ID, deviceID, copied, in.Signed.Sig, in.Hash, received); err != nil {
 				return nil, fmt.Errorf("save conflict: %w", err)
 			}
 			res.Conflicts++

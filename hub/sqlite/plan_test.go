@@ -23,10 +23,13 @@ func TestQueryPlansUseIndexes(t *testing.T) {
 			LEFT JOIN subjects s ON s.id = i.subject_id
 			LEFT JOIN consent_state st ON st.subject_id = s.root AND st.purpose = j.value ->> 2`,
 	}
+	queries["request"] = `SELECT ` + requestColumn + ` FROM requests WHERE id = ?`
+	queries["request steps"] = `SELECT at, by, action, state, note FROM request_steps WHERE request_id = ? ORDER BY id`
+	queries["requests of a subject"] = `SELECT id FROM requests WHERE subject_id = ? AND kind = ? AND channel = 'receipt'`
 	for name, q := range reconcileSQL {
 		queries[name] = q
 	}
-	scan := regexp.MustCompile(`^SCAN (subjects|identifiers|facts|events|consent_state|subject_events|merges|suggestions)\b`)
+	scan := regexp.MustCompile(`^SCAN (subjects|identifiers|facts|events|consent_state|subject_events|merges|suggestions|requests|request_steps|erasures|erased_identifiers)\b`)
 	for name, q := range queries {
 		rows, err := st.db.R.QueryContext(ctx, "EXPLAIN QUERY PLAN "+q, make([]any, strings.Count(q, "?"))...)
 		if err != nil {

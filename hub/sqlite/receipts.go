@@ -60,7 +60,9 @@ func (s *Store) Notice(ctx context.Context, id string, version int) (catalog.Not
 }
 
 // Receipt returns the consent behind a receipt token and what has become of
-// each purpose. ENOTFOUND means it has not arrived (or the token is wrong).
+// each purpose. ENOTFOUND means it has not arrived (or the token is wrong);
+// EGONE that its personal data was erased (with a receipt holding only the
+// consent id and language).
 func (s *Store) Receipt(ctx context.Context, token string) (*hub.Receipt, error) {
 	var env, sig, payload []byte
 	var received string
@@ -75,8 +77,16 @@ func (s *Store) Receipt(ctx context.Context, token string) (*hub.Receipt, error)
 	}
 	if erased.Valid {
 		// The token's hash stays (it is a hash of a random secret only the
-		// visitor held) so the page can say what became of the data.
-		return nil, apperr.Errorf(apperr.EGONE, "the personal data of this consent was erased at head office on %s", erased.String[:10])
+		// visitor held) so the page can say what became of the data, in
+		// the language of the interaction: the receipt returned with this
+		// error holds the consent id and language only.
+		var lang struct {
+			ID       string `json:"id"`
+			Language string `json:"language"`
+		}
+		json.Unmarshal(env, &lang)
+		return &hub.Receipt{ConsentID: lang.ID, Language: lang.Language},
+			apperr.Errorf(apperr.EGONE, "the personal data of this consent was erased at head office on %s", erased.String[:10])
 	}
 	e, err := record.Signed{Envelope: env, Sig: sig}.Decode()
 	if err != nil {

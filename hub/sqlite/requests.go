@@ -278,10 +278,12 @@ func (s *Store) ActOnRequests(ctx context.Context, ids []string, act hub.Request
 			if ctx.Err() != nil {
 				return nil, ctx.Err()
 			}
-			out[i].Error = apperr.Message(err)
 			if apperr.Code(err) == apperr.EINTERNAL {
-				out[i].Error = "internal error: " + err.Error()
+				// Not a reason about this request but a failing store:
+				// nothing of the call is committed, and the caller logs it.
+				return nil, fmt.Errorf("request %s: %w", id, err)
 			}
+			out[i].Error = apperr.Message(err)
 		} else {
 			out[i].Request = r
 			erased = erased || didErase

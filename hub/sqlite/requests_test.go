@@ -3,6 +3,7 @@ package sqlite_test
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"os"
 	"strings"
@@ -266,8 +267,20 @@ func TestErasureLeavesOnlyATombstone(t *testing.T) {
 	if res := e.ingest(view, consent, v2, c2); res.Accepted != 4 {
 		t.Fatalf("ingest %+v", res)
 	}
+	// A copy of theirs refused with a broken signature: quarantined, with
+	// their sealed payload inside, and linked to nobody.
+	bad := e.rec("quarantine-epoch", 1, "", email)
+	bad.Sig = append([]byte{bad.Sig[0] ^ 1}, bad.Sig[1:]...)
+	if res := e.ingest(bad); len(res.Rejected) != 1 {
+		t.Fatalf("ingest broken record %+v", res)
+	}
+	badEnv, _ := bad.Decode()
+	sealed := []byte(base64.StdEncoding.EncodeToString(badEnv.Sealed))
 	consentID, viewID := idOf(consent), idOf(view)
 	sid := sid(e, email)
+	if !bytes.Contains(dbBytes(t, e), sealed) {
+		t.Fatal("the quarantined sealed payload is not in the database file before erasure")
+	}
 	if !bytes.Contains(dbBytes(t, e), []byte(email)) {
 		t.Fatal("the email is not in the database file before erasure: the test below proves nothing")
 	}
@@ -341,6 +354,9 @@ func TestErasureLeavesOnlyATombstone(t *testing.T) {
 	}
 	if got := dbBytes(t, e); bytes.Contains(got, []byte(email)) || bytes.Contains(got, []byte("forget me")) {
 		t.Fatal("the email or the request's words are still in the database file")
+	}
+	if bytes.Contains(dbBytes(t, e), sealed) {
+		t.Fatal("the quarantined copy still holds the sealed payload")
 	}
 	// The offline kiosk's consent, captured before the erasure, arrives
 	// after it: it joins the tombstone, erased, and makes no new subject.

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/attesta/attesta/hub"
+	"github.com/attesta/attesta/shared/apperr"
 )
 
 // DefaultRetentionGrace is how long a subject whose data no purpose
@@ -117,6 +118,7 @@ func (s *Store) SweepRetention(ctx context.Context, dryRun bool, by string) (*hu
 		}
 		defer tx.Rollback()
 		at := hub.FormatTime(now)
+		recorded := run.Expiries[:0]
 		for _, x := range run.Expiries {
 			res, err := tx.ExecContext(ctx, `INSERT INTO expiries (subject_id, purpose, event_id, expired_at, recorded_at) VALUES (?, ?, ?, ?, ?)
 				ON CONFLICT DO NOTHING`, x.SubjectID, x.Purpose, x.EventID, hub.FormatTime(x.ExpiredAt), at)
@@ -130,7 +132,9 @@ func (s *Store) SweepRetention(ctx context.Context, dryRun bool, by string) (*hu
 				"decision": hub.Expired, "event_id": x.EventID, "expired_at": x.ExpiredAt, "by": "retention"}); err != nil {
 				return nil, err
 			}
+			recorded = append(recorded, x)
 		}
+		run.Expiries, run.Expired = recorded, len(recorded)
 		if err := tx.Commit(); err != nil {
 			return nil, err
 		}
@@ -140,11 +144,18 @@ func (s *Store) SweepRetention(ctx context.Context, dryRun bool, by string) (*hu
 		if err != nil {
 			return nil, err
 		}
+		done := run.Subjects[:0]
 		for _, id := range run.Subjects {
-			if err := s.eraseOne(ctx, keys, id); err != nil {
+			err := s.eraseOne(ctx, keys, id)
+			switch {
+			case apperr.Code(err) == apperr.EGONE: // erased meanwhile (a request, another sweep)
+			case err != nil:
 				return nil, fmt.Errorf("anonymise subject %s: %w", id, err)
+			default:
+				done = append(done, id)
 			}
 		}
+		run.Subjects, run.Anonymised = done, len(done)
 		if err := s.scrub(ctx); err != nil {
 			return nil, err
 		}

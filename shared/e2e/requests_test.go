@@ -198,10 +198,14 @@ func TestErasureEverywhere(t *testing.T) {
 		}
 	}
 	code, b = rawGet(t, h, "", strings.TrimPrefix(pageURL, h.URL()))
-	if code != http.StatusGone || !strings.Contains(string(b), "was erased at head office") {
+	if code != http.StatusGone || !strings.Contains(string(b), "sono stati cancellati in sede") {
 		t.Fatalf("receipt page after erasure: %d %s", code, b)
 	}
 	look("the receipt page", b)
+	// Asking again there after the erasure: the page says why it cannot.
+	if r := postForm(t, pageURL, "", url.Values{"request": {"access"}}); r.StatusCode != http.StatusGone {
+		t.Fatalf("asking on an erased receipt page: %s", r.Status)
+	}
 	code, b = rawGet(t, h, "", "/n/privacy-it/1")
 	if code != 200 {
 		t.Fatalf("notice page: %d", code)

@@ -17,7 +17,7 @@ CREATE TABLE requests (
 	outcome     TEXT NOT NULL DEFAULT ''
 ) STRICT;
 CREATE INDEX requests_queue ON requests (due_on, received_at, id);
-CREATE INDEX requests_subject ON requests (subject_id) WHERE subject_id != '';
+CREATE INDEX requests_subject ON requests (subject_id);
 
 CREATE TABLE request_steps (
 	id         INTEGER PRIMARY KEY,
