@@ -35,11 +35,13 @@ demo: build ## run a hub and an enrolled collector on local SQLite with the fixt
 		$(BIN)/attesta-collector enroll --data $(DEMO)/collector --hub http://$(HUB_ADDR) --code $$code --pin 1234; \
 	fi; \
 	[ -f $(DEMO)/token ] || $(BIN)/attesta-hub token create --data $(DEMO)/hub --scope admin > $(DEMO)/token; \
+	$(BIN)/attesta-hub user list --data $(DEMO)/hub | grep -q '^demo ' || echo attesta-demo | $(BIN)/attesta-hub user add demo --password-stdin --data $(DEMO)/hub >/dev/null; \
 	$(BIN)/attesta-collector run --data $(DEMO)/collector --listen $(COLLECTOR_ADDR) 2>>$(DEMO)/collector.log & \
 	echo; \
 	echo "  Kiosk (collector):  http://$(COLLECTOR_ADDR)/      operator PIN 1234"; \
 	echo "  Hub:                http://$(HUB_ADDR)/healthz"; \
 	echo "  Hub API token:      $$(cat $(DEMO)/token)"; \
+	echo "  Dashboard:          http://$(HUB_ADDR)/dashboard/   login demo, password attesta-demo"; \
 	echo "  Events:             curl -H \"Authorization: Bearer $$(cat $(DEMO)/token)\" http://$(HUB_ADDR)/api/v1/events"; \
 	echo "  Logs:               $(DEMO)/hub.log, $(DEMO)/collector.log   (Ctrl-C stops both; rm -rf $(DEMO) starts afresh)"; \
 	echo; \
@@ -54,7 +56,7 @@ check: ## vet, staticcheck and the race tests
 	$(GO) test -race -count=1 -timeout 20m ./...
 
 fuzz: ## fuzz every decoder of untrusted input for a short while each
-	@for t in shared/record:FuzzDecode shared/record:FuzzDecodePayload shared/wire:FuzzDecode shared/hlc:FuzzParse shared/seal:FuzzOpen shared/proof:FuzzVerify hub/http:FuzzReadChecks hub/http:FuzzDecodeNewRequest hub/http:FuzzDecodeRequestAction collector:FuzzCapture shared/config:FuzzDecode; do \
+	@for t in shared/record:FuzzDecode shared/record:FuzzDecodePayload shared/wire:FuzzDecode shared/hlc:FuzzParse shared/seal:FuzzOpen shared/proof:FuzzVerify hub/http:FuzzReadChecks hub/http:FuzzDecodeNewRequest hub/http:FuzzDecodeRequestAction collector:FuzzCapture shared/config:FuzzDecode shared/catalog:FuzzDecode hub/http:FuzzDecodeConfigRequest hub:FuzzParsePasswordHash hub/dashboard:FuzzSafeNext hub/dashboard:FuzzCookie hub/dashboard:FuzzUnauthenticated; do \
 		pkg=$${t%%:*}; fn=$${t##*:}; \
 		$(GO) test -run '^$$' -fuzz "^$$fn\$$" -fuzztime 20s -fuzzminimizetime 5s ./$$pkg || exit 1; \
 	done

@@ -75,7 +75,18 @@ func ValidOperator(s string) bool { return operatorRE.MatchString(s) }
 // Rules are the settings validation depends on.
 type Rules struct {
 	SignatureRequired bool
+	// NoticeGrace is how long after a new configuration arrives a visitor
+	// who started on the notice version it replaced may still finish on it
+	// (the record names the version shown). Zero refuses replaced versions.
+	NoticeGrace time.Duration
+	// ConfigAge is how long ago the configuration was applied; the server
+	// sets it for each capture.
+	ConfigAge time.Duration
 }
+
+// DefaultNoticeGrace outlasts any kiosk session: the kiosk resets after a
+// minute without a touch.
+const DefaultNoticeGrace = 15 * time.Minute
 
 // Validate checks a capture against the catalog. The error is a *FieldError
 // (wrapped as an apperr EINVALID by callers) naming the first bad field.
@@ -116,8 +127,8 @@ func (c *Capture) Validate(cat *catalog.Catalog, rules Rules) *FieldError {
 		return &FieldError{"notice.id", "is required"}
 	case !ok:
 		return &FieldError{"notice", fmt.Sprintf("notice %s version %d is unknown to this kiosk", c.Notice.ID, c.Notice.Version)}
-	case !cat.IsActive(n.ID, n.Version):
-		return &FieldError{"notice", fmt.Sprintf("notice %s version %d is not active; reload the page to get the current version", n.ID, n.Version)}
+	case !cat.IsActive(n.ID, n.Version) && !(isPrevious(cat, n) && rules.ConfigAge <= rules.NoticeGrace):
+		return &FieldError{"notice", fmt.Sprintf("notice %s version %d has been replaced; start again to see the current version", n.ID, n.Version)}
 	}
 	if c.Notice.ViewedAt != "" {
 		if _, err := time.Parse(time.RFC3339Nano, c.Notice.ViewedAt); err != nil {
@@ -146,6 +157,19 @@ func (c *Capture) Validate(cat *catalog.Catalog, rules Rules) *FieldError {
 		return nil
 	}
 	return c.Signature.validate()
+}
+
+// isPrevious reports whether n is the version just before the active one
+// of its id: the one a visitor may have been reading when the new arrived.
+func isPrevious(cat *catalog.Catalog, n catalog.Notice) bool {
+	prev := 0
+	latest, _ := cat.Latest(n.ID)
+	for _, o := range cat.Notices {
+		if o.ID == n.ID && o.Version < latest.Version && o.Version > prev {
+			prev = o.Version
+		}
+	}
+	return n.Version == prev
 }
 
 func (s *CaptureInk) validate() *FieldError {

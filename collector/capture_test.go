@@ -4,13 +4,16 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"image"
 	"image/png"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/attesta/attesta/collector"
 	"github.com/attesta/attesta/fixtures"
+	"github.com/attesta/attesta/shared/catalog"
 	"github.com/attesta/attesta/shared/record"
 )
 
@@ -101,4 +104,40 @@ func FuzzCapture(f *testing.F) {
 			t.Fatal("refusal without a field")
 		}
 	})
+}
+
+// A visitor who started on a notice version that a new configuration then
+// replaced may finish on it for a grace period; older versions, versions
+// the kiosk never had and replaced ones after the grace are refused.
+func TestValidateReplacedNotice(t *testing.T) {
+	fx, err := fixtures.Catalog()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cat := fx
+	for v := 2; v <= 3; v++ {
+		if cat, err = cat.AddNotice(catalog.Notice{ID: "privacy-it", Version: v, Language: "it", Title: "Informativa", Text: fmt.Sprint("v", v)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	grace := collector.DefaultNoticeGrace
+	for _, tc := range []struct {
+		version int
+		age     time.Duration
+		ok      bool
+	}{
+		{3, 0, true},
+		{3, 24 * time.Hour, true},
+		{2, time.Minute, true},          // in flight when version 3 arrived
+		{2, grace + time.Second, false}, // too late
+		{1, time.Minute, false},         // replaced long before
+		{4, 0, false},                   // the kiosk does not have it
+	} {
+		c := validCapture()
+		c.Notice.Version = tc.version
+		fe := c.Validate(cat, collector.Rules{SignatureRequired: true, NoticeGrace: grace, ConfigAge: tc.age})
+		if (fe == nil) != tc.ok || (fe != nil && fe.Field != "notice") {
+			t.Errorf("version %d, config applied %s ago: %v, want ok=%v", tc.version, tc.age, fe, tc.ok)
+		}
+	}
 }

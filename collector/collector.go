@@ -88,8 +88,11 @@ type Outbox interface {
 	NewEpoch(ctx context.Context) (string, error)
 	// Catalog returns the applied configuration.
 	Catalog(ctx context.Context) (*catalog.Catalog, error)
-	// ApplyCatalog replaces the configuration atomically.
+	// ApplyCatalog replaces the configuration atomically; a catalog older
+	// than the applied one is ignored.
 	ApplyCatalog(ctx context.Context, c *catalog.Catalog) error
+	// CatalogAppliedAt is when the applied configuration's seq arrived.
+	CatalogAppliedAt(ctx context.Context) (time.Time, error)
 	// Identity returns the enrolled identity; apperr ENOTFOUND before enrollment.
 	Identity(ctx context.Context) (*Identity, error)
 	// Status fills the outbox part of Status.

@@ -116,6 +116,8 @@ type Device struct {
 	ClockOffsetMS   int64             `json:"clock_offset_ms"`
 	PendingReported int64             `json:"pending_reported"`
 	ConfigSeq       int64             `json:"config_seq"`
+	ConfigCurrent   bool              `json:"config_current"` // ConfigSeq is the newest in the config log
+	Notices         []string          `json:"notices"`        // notice versions ("id/version") the device shows at ConfigSeq
 	AppVersion      string            `json:"app_version"`
 	Received        int64             `json:"received"`
 	AckedThrough    uint64            `json:"acked_through"`
@@ -217,6 +219,7 @@ type Enrolled struct {
 type Store interface {
 	SyncStore
 	NoticeStore
+	ConfigStore
 	SubjectStore
 	ProofStore
 	Notifications

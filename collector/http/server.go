@@ -65,7 +65,7 @@ type Server struct {
 // NewServer returns a server with its routes.
 func NewServer(o collector.Outbox, rec *collector.Recorder, sync Syncer) *Server {
 	s := &Server{Addr: "127.0.0.1:8701", Outbox: o, Recorder: rec, Sync: sync, Logger: slog.Default(),
-		Rules: collector.Rules{SignatureRequired: true}, IdleSeconds: 60, Now: time.Now, mux: http.NewServeMux(),
+		Rules: collector.Rules{SignatureRequired: true, NoticeGrace: collector.DefaultNoticeGrace}, IdleSeconds: 60, Now: time.Now, mux: http.NewServeMux(),
 		figures: figures{started: time.Now()}}
 	s.mux.HandleFunc("GET /api/v1/config", s.config)
 	s.mux.HandleFunc("POST /api/v1/consents", s.capture)
@@ -242,7 +242,14 @@ func (s *Server) capture(w http.ResponseWriter, r *http.Request) {
 		writeError(w, s.Logger, r, err)
 		return
 	}
-	if fe := c.Validate(cat, s.Rules); fe != nil {
+	rules := s.Rules
+	applied, err := s.Outbox.CatalogAppliedAt(ctx)
+	if err != nil {
+		writeError(w, s.Logger, r, err)
+		return
+	}
+	rules.ConfigAge = s.Now().Sub(applied)
+	if fe := c.Validate(cat, rules); fe != nil {
 		s.figures.refused.Add(1)
 		s.Logger.Info("capture refused", "field", fe.Field)
 		writeError(w, s.Logger, r, fe)

@@ -264,10 +264,25 @@ func (o *Outbox) ApplyCatalog(ctx context.Context, c *catalog.Catalog) error {
 	if err != nil {
 		return err
 	}
+	// applied_at moves only with seq: a new public URL is not a new configuration.
 	_, err = o.db.W.ExecContext(ctx, `INSERT INTO config (id, seq, catalog, applied_at) VALUES (1, ?, ?, ?)
-		ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, catalog = excluded.catalog, applied_at = excluded.applied_at
+		ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, catalog = excluded.catalog,
+			applied_at = CASE WHEN excluded.seq > config.seq THEN excluded.applied_at ELSE config.applied_at END
 		WHERE excluded.seq >= config.seq`, c.Seq, string(b), o.now())
 	return err
+}
+
+// CatalogAppliedAt implements collector.Outbox.
+func (o *Outbox) CatalogAppliedAt(ctx context.Context) (time.Time, error) {
+	var at string
+	err := o.db.R.QueryRowContext(ctx, `SELECT applied_at FROM config WHERE id = 1`).Scan(&at)
+	if errors.Is(err, sql.ErrNoRows) {
+		return time.Time{}, apperr.Errorf(apperr.ENOTFOUND, "no configuration yet: enroll this collector")
+	}
+	if err != nil {
+		return time.Time{}, fmt.Errorf("read config: %w", err)
+	}
+	return time.Parse(timeFormat, at)
 }
 
 // SaveIdentity stores the enrolled identity and its first configuration in one transaction.

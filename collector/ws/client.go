@@ -532,11 +532,27 @@ func (c *Client) pump(ctx context.Context, w *wire.Welcome, in <-chan *wire.Fram
 				}
 			case wire.TConfig:
 				cat := f.Config.Catalog
-				if err := c.Outbox.ApplyCatalog(ctx, &cat); err != nil {
-					c.Logger.Error("config refused", "seq", cat.Seq, "err", err)
+				cur, err := c.Outbox.Catalog(ctx)
+				if err != nil {
+					return err
+				}
+				if cat.Seq < cur.Seq {
+					c.Logger.Warn("config older than the one applied; ignored", "seq", cat.Seq, "applied", cur.Seq)
 					continue
 				}
-				c.Logger.Info("config applied", "seq", cat.Seq)
+				if cat.Seq > cur.Seq {
+					// One transaction: the kiosk sees the old catalog or the new, never a mix.
+					if err := c.Outbox.ApplyCatalog(ctx, &cat); err != nil {
+						c.Logger.Error("config refused", "seq", cat.Seq, "err", err)
+						continue
+					}
+					c.Stats.ConfigsApplied.Add(1)
+					active := make([]string, 0, len(cat.Notices))
+					for _, n := range cat.Active() {
+						active = append(active, n.ID+"/"+strconv.Itoa(n.Version))
+					}
+					c.Logger.Info("config applied", "seq", cat.Seq, "notices", strings.Join(active, ","))
+				}
 				select {
 				case out <- &wire.Frame{Type: wire.TConfigAck, ConfigAck: &wire.ConfigAck{Seq: cat.Seq}}:
 				case <-ctx.Done():

@@ -8,8 +8,9 @@ import (
 
 // Stats are the client's running totals since start.
 type Stats struct {
-	Sessions atomic.Int64 // sessions that got a welcome
-	Acked    atomic.Int64 // records the hub acknowledged (stored, duplicate or quarantined)
+	Sessions       atomic.Int64 // sessions that got a welcome
+	Acked          atomic.Int64 // records the hub acknowledged (stored, duplicate or quarantined)
+	ConfigsApplied atomic.Int64 // configuration snapshots applied
 }
 
 // errStopped ends a session that Stop drained.

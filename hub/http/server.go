@@ -28,6 +28,9 @@ type Server struct {
 	Sync      http.Handler // the websocket endpoint
 	Logger    *slog.Logger
 	PublicURL string // base URL visitors' phones reach; "" means the URL a request came in on
+	// ConfigChanged, when set, is called after the API changed the
+	// configuration (the sync server pushes it to live sessions).
+	ConfigChanged func()
 
 	ln         net.Listener
 	srv        *http.Server
@@ -54,6 +57,13 @@ func NewServer(store hub.Store, sync http.Handler) *Server {
 	s.mux.HandleFunc("POST /api/v1/suggestions/{id}", s.scoped(hub.ScopeAdmin, s.resolveSuggestion))
 	s.mux.HandleFunc("POST /api/v1/merges/{id}/undo", s.scoped(hub.ScopeAdmin, s.undoMerge))
 	s.mux.HandleFunc("GET /api/v1/proofs/{id}", s.scoped(hub.ScopeRead, s.proof))
+	s.mux.HandleFunc("GET /api/v1/config", s.scoped(hub.ScopeRead, s.config))
+	s.mux.HandleFunc("GET /api/v1/notices", s.scoped(hub.ScopeRead, s.notices))
+	s.mux.HandleFunc("POST /api/v1/notices", s.scoped(hub.ScopeAdmin, s.publishNotice))
+	s.mux.HandleFunc("POST /api/v1/purposes", s.scoped(hub.ScopeAdmin, s.putPurpose))
+	s.mux.HandleFunc("PUT /api/v1/purposes/{code}", s.scoped(hub.ScopeAdmin, s.putPurpose))
+	s.mux.HandleFunc("POST /api/v1/touchpoints", s.scoped(hub.ScopeAdmin, s.putTouchpoint))
+	s.mux.HandleFunc("PUT /api/v1/touchpoints/{id}", s.scoped(hub.ScopeAdmin, s.putTouchpoint))
 	s.mux.HandleFunc("POST /api/v1/requests", s.scoped(hub.ScopeAdmin, s.createRequest))
 	s.mux.HandleFunc("GET /api/v1/requests", s.scoped(hub.ScopeRead, s.requests))
 	s.mux.HandleFunc("GET /api/v1/requests/{id}", s.scoped(hub.ScopeRead, s.request))

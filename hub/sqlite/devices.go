@@ -16,17 +16,20 @@ import (
 const deviceColumns = `d.id, d.name, d.touchpoint, d.sign_key, d.enrollment, d.enrolled_at, d.revoked_at, d.last_seen,
 	d.clock_offset_ms, d.pending_reported, d.config_seq, d.app_version,
 	(SELECT COUNT(*) FROM conflicts c WHERE c.collector = d.id),
-	(SELECT COUNT(*) FROM quarantine q WHERE q.collector = d.id)`
+	(SELECT COUNT(*) FROM quarantine q WHERE q.collector = d.id),
+	(SELECT COALESCE(MAX(seq), 0) FROM config_log)`
 
 func scanDevice(row interface{ Scan(...any) error }) (*hub.Device, error) {
 	var d hub.Device
 	var key, enrollment []byte
 	var enrolled string
 	var revoked, seen sql.NullString
+	var latestConfig int64
 	if err := row.Scan(&d.ID, &d.Name, &d.Touchpoint, &key, &enrollment, &enrolled, &revoked, &seen,
-		&d.ClockOffsetMS, &d.PendingReported, &d.ConfigSeq, &d.AppVersion, &d.Conflicts, &d.Quarantined); err != nil {
+		&d.ClockOffsetMS, &d.PendingReported, &d.ConfigSeq, &d.AppVersion, &d.Conflicts, &d.Quarantined, &latestConfig); err != nil {
 		return nil, err
 	}
+	d.ConfigCurrent = d.ConfigSeq >= latestConfig
 	d.SignKey = ed25519.PublicKey(key)
 	d.EnrolledAt = parseTime(enrolled)
 	if revoked.Valid {
@@ -51,6 +54,9 @@ func (s *Store) Device(ctx context.Context, id string) (*hub.Device, error) {
 		return nil, fmt.Errorf("read device: %w", err)
 	}
 	if err := s.fillStreams(ctx, d); err != nil {
+		return nil, err
+	}
+	if err := s.fillNotices(ctx, d); err != nil {
 		return nil, err
 	}
 	return d, s.fillForks(ctx, d)
@@ -118,7 +124,7 @@ func (s *Store) Devices(ctx context.Context) ([]*hub.Device, error) {
 			return nil, err
 		}
 	}
-	return out, nil
+	return out, s.fillNotices(ctx, out...)
 }
 
 func (s *Store) fillStreams(ctx context.Context, d *hub.Device) error {
@@ -185,7 +191,9 @@ func (s *Store) Touch(ctx context.Context, deviceID string) error {
 
 // AckConfig records the config version a device applied.
 func (s *Store) AckConfig(ctx context.Context, deviceID string, seq int64) error {
-	_, err := s.db.W.ExecContext(ctx, `UPDATE devices SET config_seq = ? WHERE id = ?`, seq, deviceID)
+	// A seq the log does not hold is not recorded: the device cannot run it.
+	_, err := s.db.W.ExecContext(ctx, `UPDATE devices SET config_seq = ? WHERE id = ? AND EXISTS (SELECT 1 FROM config_log WHERE seq = ?)`,
+		seq, deviceID, seq)
 	return err
 }
 
@@ -201,4 +209,28 @@ func (s *Store) Positions(ctx context.Context, deviceID string, epochs []string)
 		out = append(out, p)
 	}
 	return out, nil
+}
+
+// fillNotices names the notice versions each device shows at its config seq.
+func (s *Store) fillNotices(ctx context.Context, ds ...*hub.Device) error {
+	rows, err := s.db.R.QueryContext(ctx, `SELECT id, version, seq FROM notices ORDER BY id, version`)
+	if err != nil {
+		return fmt.Errorf("list notices: %w", err)
+	}
+	defer rows.Close()
+	var vs []hub.NoticeVersion
+	for rows.Next() {
+		var v hub.NoticeVersion
+		if err := rows.Scan(&v.ID, &v.Version, &v.Seq); err != nil {
+			return err
+		}
+		vs = append(vs, v)
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for _, d := range ds {
+		d.Notices = hub.NoticesAt(vs, d.ConfigSeq)
+	}
+	return nil
 }

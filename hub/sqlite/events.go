@@ -101,16 +101,7 @@ func (s *Store) Counts(ctx context.Context) (*Counts, error) {
 }
 
 // Quarantined is a refused record.
-type Quarantined struct {
-	ID         int64  `json:"id"`
-	Collector  string `json:"collector"`
-	Epoch      string `json:"epoch,omitempty"`
-	Seq        int64  `json:"seq,omitempty"`
-	RecordID   string `json:"record_id,omitempty"`
-	Code       string `json:"code"`
-	Reason     string `json:"reason"`
-	ReceivedAt string `json:"received_at"`
-}
+type Quarantined = hub.Quarantined
 
 // Quarantine lists refused records, newest first.
 func (s *Store) Quarantine(ctx context.Context, limit int) ([]Quarantined, error) {

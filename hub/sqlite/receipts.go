@@ -22,9 +22,19 @@ import (
 // (withdrawals from receipt pages and head office), signed with its own key.
 const HubCollector = "hub"
 
-// Notice returns a notice version, from the current configuration or, for
-// versions since replaced, from the config log.
+// Notice returns a notice version, current or since replaced: every
+// version ever published is kept (the notices table, and before it the
+// config log).
 func (s *Store) Notice(ctx context.Context, id string, version int) (catalog.Notice, error) {
+	n := catalog.Notice{ID: id, Version: version}
+	err := s.db.R.QueryRowContext(ctx, `SELECT language, title, summary, text, sha256 FROM notices WHERE id = ? AND version = ?`, id, version).
+		Scan(&n.Language, &n.Title, &n.Summary, &n.Text, &n.SHA256)
+	if err == nil {
+		return n, nil
+	}
+	if !errors.Is(err, sql.ErrNoRows) {
+		return catalog.Notice{}, fmt.Errorf("read notice: %w", err)
+	}
 	rows, err := s.db.R.QueryContext(ctx, `SELECT catalog FROM config_log ORDER BY seq DESC`)
 	if err != nil {
 		return catalog.Notice{}, err

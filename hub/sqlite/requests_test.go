@@ -178,6 +178,9 @@ func TestRequestActionsAndRefusals(t *testing.T) {
 	}
 	var types []string
 	for _, n := range ns {
+		if n.Type == hub.NotifyConfigChanged {
+			continue // the catalog published when the store was made
+		}
 		types = append(types, n.Type)
 		if strings.Contains(string(n.Data), "anna") || strings.Contains(string(n.Data), "393331234567") {
 			t.Fatalf("personal data in a notification: %s", n.Data)

@@ -158,25 +158,6 @@ func (s *Store) Catalog(ctx context.Context) (*catalog.Catalog, error) {
 	return &cc, nil
 }
 
-// Publish appends a catalog snapshot to the config log; collectors get it at
-// their next sync. It returns the new sequence number.
-func (s *Store) Publish(ctx context.Context, c *catalog.Catalog) (int64, error) {
-	if err := c.Validate(); err != nil {
-		return 0, apperr.Errorf(apperr.EINVALID, "configuration refused: %v", err)
-	}
-	cc := *c
-	cc.Seq = 0
-	b, err := json.Marshal(cc)
-	if err != nil {
-		return 0, err
-	}
-	res, err := s.db.W.ExecContext(ctx, `INSERT INTO config_log (catalog, created_at) VALUES (?, ?)`, string(b), s.now())
-	if err != nil {
-		return 0, fmt.Errorf("publish catalog: %w", err)
-	}
-	return res.LastInsertId()
-}
-
 // Enrollment is a one-time code for a new collector.
 type Enrollment struct {
 	Code       string    `json:"code"`

@@ -48,6 +48,7 @@ type Server struct {
 	MaxSessions   int           // beyond this, 429 with Retry-After
 	Workers       int           // verify goroutines per batch
 	PublicURL     string        // sent down in the catalog when set
+	ConfigPoll    time.Duration // how often the config log is checked for changes other processes made
 
 	Stats Stats
 
@@ -56,6 +57,10 @@ type Server struct {
 	closed   bool
 	wg       sync.WaitGroup
 	figures  figures // per-code and per-device figures for /metrics
+
+	configKick chan struct{}      // ConfigChanged: look at the config log now
+	watchStop  context.CancelFunc // stops the config watcher; nil until the first session
+	watchDone  chan struct{}
 }
 
 // Stats are the server's running totals.
@@ -77,8 +82,8 @@ func NewServer(store hub.SyncStore, keys *hub.Keys) *Server {
 		Store: store, Keys: keys, Logger: slog.Default(), Now: time.Now, Clock: &hlc.Clock{Now: time.Now, MaxOffset: time.Minute},
 		ReadLimit: 16 << 20, MaxBatch: 500, MaxBatchBytes: 8 << 20, Window: 8,
 		PingInterval: 20 * time.Second, ReadTimeout: 60 * time.Second, WriteTimeout: 15 * time.Second, HelloTimeout: 15 * time.Second,
-		SkewBound: 5 * time.Minute, MaxSessions: 2000, Workers: runtime.GOMAXPROCS(0),
-		sessions: map[string]*session{},
+		SkewBound: 5 * time.Minute, MaxSessions: 2000, Workers: runtime.GOMAXPROCS(0), ConfigPoll: 2 * time.Second,
+		sessions: map[string]*session{}, configKick: make(chan struct{}, 1),
 	}
 }
 
@@ -150,8 +155,13 @@ func (s *Server) register(dev *hub.Device) (*session, error) {
 	} else if len(s.sessions) >= s.MaxSessions {
 		return nil, fmt.Errorf("too many collectors syncing (%d); retry later", s.MaxSessions)
 	}
+	if s.watchStop == nil {
+		ctx, cancel := context.WithCancel(context.Background())
+		s.watchStop, s.watchDone = cancel, make(chan struct{})
+		go func() { defer close(s.watchDone); s.watchConfig(ctx) }()
+	}
 	ctx, cancel := context.WithCancelCause(context.Background())
-	sess := &session{srv: s, dev: dev, ctx: ctx, cancel: cancel, out: make(chan []byte, 8)}
+	sess := &session{srv: s, dev: dev, ctx: ctx, cancel: cancel, out: make(chan []byte, 8), configKick: make(chan struct{}, 1)}
 	s.sessions[dev.ID] = sess
 	s.wg.Add(1)
 	return sess, nil
@@ -187,6 +197,10 @@ type session struct {
 	out    chan []byte // frames for the writer
 	offset int64       // device minus hub, ms
 
+	configKick chan struct{} // the config log may have moved on
+	helloDone  atomic.Bool   // welcome is queued: config frames may follow
+	devConfig  atomic.Int64  // the config seq the collector runs (hello, then its acks)
+
 	drainMu  sync.Mutex
 	draining bool // the hub is shutting down: read nothing more, finish what was read
 }
@@ -213,6 +227,7 @@ func (ss *session) run() error {
 		return ss.conn.Close()
 	})
 	g.Go(func() error { defer close(pushes); return ss.reader(ctx, pushes) })
+	g.Go(func() error { ss.pushConfig(ctx); return nil })
 	g.Go(func() error { defer close(verified); return ss.verify(ctx, pushes, verified) })
 	g.Go(func() error {
 		if err := ss.commit(ctx, verified); err != nil {
@@ -344,6 +359,7 @@ func (ss *session) reader(ctx context.Context, pushes chan<- *wire.Push) error {
 			if err := s.Store.AckConfig(context.WithoutCancel(ctx), ss.dev.ID, f.ConfigAck.Seq); err != nil {
 				return err
 			}
+			ss.devConfig.Store(f.ConfigAck.Seq)
 			ss.log().Info("config applied", "seq", f.ConfigAck.Seq)
 		default:
 			return ss.fail(ctx, apperr.EINVALID, "unexpected "+f.Type+" frame from a collector")
@@ -402,6 +418,7 @@ func (ss *session) hello(ctx context.Context, h *wire.Hello) error {
 	if err != nil {
 		return err
 	}
+	ss.devConfig.Store(h.ConfigSeq)
 	s.figures.touch(ss.dev.ID, now)
 	ss.log().Info("sync session", "pending", h.Pending, "clock_offset_ms", ss.offset, "app_version", h.AppVersion)
 	if err := ss.send(ctx, &wire.Frame{Type: wire.TWelcome, Welcome: &wire.Welcome{
@@ -410,13 +427,96 @@ func (ss *session) hello(ctx context.Context, h *wire.Hello) error {
 	}}); err != nil {
 		return err
 	}
-	if h.ConfigSeq < cat.Seq {
+	// A collector behind the config log gets the newest snapshot right
+	// after the welcome, from the session's config pusher.
+	ss.helloDone.Store(true)
+	ss.kickConfig()
+	return nil
+}
+
+// ConfigChanged tells the server the config log has moved on (the API
+// published a change), so connected collectors get it now rather than at
+// the next poll. It never blocks.
+func (s *Server) ConfigChanged() {
+	select {
+	case s.configKick <- struct{}{}:
+	default:
+	}
+}
+
+// watchConfig wakes every session when the config log moves on: at once
+// after ConfigChanged, and within ConfigPoll for changes made by another
+// process on the same database (attesta-hub notice publish).
+func (s *Server) watchConfig(ctx context.Context) {
+	t := time.NewTicker(s.ConfigPoll)
+	defer t.Stop()
+	last := int64(-1)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-s.configKick:
+		}
+		cat, err := s.Store.Catalog(ctx)
+		if err != nil {
+			if ctx.Err() == nil {
+				s.Logger.Warn("config watch: cannot read the config log", "err", err)
+			}
+			continue
+		}
+		if cat.Seq == last {
+			continue
+		}
+		last = cat.Seq
+		s.mu.Lock()
+		for _, ss := range s.sessions {
+			ss.kickConfig()
+		}
+		s.mu.Unlock()
+	}
+}
+
+func (ss *session) kickConfig() {
+	select {
+	case ss.configKick <- struct{}{}:
+	default:
+	}
+}
+
+// pushConfig sends the newest config snapshot whenever the collector is
+// behind it, once per snapshot per session.
+func (ss *session) pushConfig(ctx context.Context) {
+	s := ss.srv
+	var sent int64
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-ss.configKick:
+		}
+		if !ss.helloDone.Load() {
+			continue // hello kicks again once the welcome is queued
+		}
+		cat, err := s.Store.Catalog(ctx)
+		if err != nil {
+			if ctx.Err() == nil {
+				ss.log().Warn("cannot read the config to send", "err", err)
+			}
+			continue
+		}
+		if cat.Seq <= ss.devConfig.Load() || cat.Seq <= sent {
+			continue
+		}
 		if s.PublicURL != "" {
 			cat.PublicURL = s.PublicURL
 		}
-		return ss.send(ctx, &wire.Frame{Type: wire.TConfig, Config: &wire.Config{Catalog: *cat}})
+		if err := ss.send(ctx, &wire.Frame{Type: wire.TConfig, Config: &wire.Config{Catalog: *cat}}); err != nil {
+			return
+		}
+		sent = cat.Seq
+		ss.log().Info("config sent", "seq", cat.Seq, "device_seq", ss.devConfig.Load())
 	}
-	return nil
 }
 
 type verifiedBatch struct {

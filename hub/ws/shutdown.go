@@ -29,7 +29,12 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	for _, sess := range s.sessions {
 		sess.drain()
 	}
+	stop, watchDone := s.watchStop, s.watchDone
 	s.mu.Unlock()
+	if stop != nil {
+		stop()
+		<-watchDone
+	}
 	done := make(chan struct{})
 	go func() { s.wg.Wait(); close(done) }()
 	select {

@@ -4,11 +4,19 @@
 package catalog
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"regexp"
 	"sort"
+	"strings"
+	"unicode/utf8"
+
+	"golang.org/x/text/language"
+
+	"github.com/attesta/attesta/shared/apperr"
 )
 
 // Catalog is one version of the configuration.
@@ -77,53 +85,146 @@ func Hash(text string) string { h := sha256.Sum256([]byte(text)); return hex.Enc
 
 var idRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_.-]{0,63}$`)
 
-// Validate checks internal consistency; it fills nothing in.
+// Limits on what a catalog may hold.
+const (
+	MaxRetentionDays = 3650      // ten years: longer needs the Garante's approval anyway
+	MaxNoticeBytes   = 256 << 10 // the full text of one notice version
+	maxTitle         = 200
+	maxSummary       = 2000
+)
+
+var (
+	langRE    = regexp.MustCompile(`^[a-z]{2}$`)
+	countryRE = regexp.MustCompile(`^[A-Z]{2}$`)
+)
+
+// KnownLanguage reports whether code is a two-letter ISO 639-1 language code.
+func KnownLanguage(code string) bool {
+	if !langRE.MatchString(code) {
+		return false
+	}
+	_, err := language.ParseBase(code)
+	return err == nil
+}
+
+// FieldError is a catalog that cannot be published, naming the field at
+// fault. It is an apperr EINVALID to callers that ask for a code.
+type FieldError struct {
+	Field   string
+	Message string
+}
+
+func (e *FieldError) Error() string { return e.Field + ": " + e.Message }
+
+// Unwrap lets apperr.Code and apperr.Message see an EINVALID.
+func (e *FieldError) Unwrap() error { return apperr.Errorf(apperr.EINVALID, "%s", e.Error()) }
+
+func fieldErr(field, format string, args ...any) error {
+	return &FieldError{Field: field, Message: fmt.Sprintf(format, args...)}
+}
+
+// Validate checks internal consistency; it fills nothing in. The error is
+// a *FieldError.
 func (c *Catalog) Validate() error {
 	if c.Controller.Name == "" {
-		return fmt.Errorf("controller.name is missing")
+		return fieldErr("controller.name", "is missing")
 	}
 	tps := map[string]bool{}
 	for _, t := range c.Touchpoints {
-		if !idRE.MatchString(t.ID) {
-			return fmt.Errorf("touchpoint id %q is malformed", t.ID)
+		if err := t.validate(); err != nil {
+			return err
 		}
 		if tps[t.ID] {
-			return fmt.Errorf("touchpoint %q appears twice", t.ID)
+			return fieldErr("touchpoints", "touchpoint %q appears twice", t.ID)
 		}
 		tps[t.ID] = true
-		if t.Kind != Collect && t.Kind != Engage && t.Kind != Right {
-			return fmt.Errorf("touchpoint %q: kind %q is not ctp, etp or rtp", t.ID, t.Kind)
-		}
 	}
 	ps := map[string]bool{}
 	for _, p := range c.Purposes {
-		if !idRE.MatchString(p.Code) {
-			return fmt.Errorf("purpose code %q is malformed", p.Code)
+		if err := p.validate(); err != nil {
+			return err
 		}
 		if ps[p.Code] {
-			return fmt.Errorf("purpose %q appears twice", p.Code)
+			return fieldErr("purposes", "purpose %q appears twice", p.Code)
 		}
 		ps[p.Code] = true
-		if p.RetentionDays <= 0 {
-			return fmt.Errorf("purpose %q: retention_days must be positive", p.Code)
-		}
-		if p.DPV == "" {
-			return fmt.Errorf("purpose %q: dpv term is missing", p.Code)
-		}
 	}
 	ns := map[string]bool{}
+	langs := map[string]string{}
 	for _, n := range c.Notices {
-		key := fmt.Sprintf("%s/%d", n.ID, n.Version)
-		if !idRE.MatchString(n.ID) || n.Version < 1 {
-			return fmt.Errorf("notice %q is malformed", key)
+		if err := n.validate(); err != nil {
+			return err
 		}
+		key := fmt.Sprintf("%s/%d", n.ID, n.Version)
 		if ns[key] {
-			return fmt.Errorf("notice %s appears twice", key)
+			return fieldErr("notices", "notice %s appears twice", key)
 		}
 		ns[key] = true
-		if n.SHA256 != Hash(n.Text) {
-			return fmt.Errorf("notice %s: sha256 does not match its text", key)
+		if l, ok := langs[n.ID]; ok && l != n.Language {
+			return fieldErr("language", "notice %s is in %q but earlier versions of %s are in %q; publish another language under its own id", key, n.Language, n.ID, l)
 		}
+		langs[n.ID] = n.Language
+	}
+	return nil
+}
+
+func (t *Touchpoint) validate() error {
+	switch {
+	case !idRE.MatchString(t.ID):
+		return fieldErr("id", "touchpoint id %q is malformed (lowercase letters, digits, . _ -, at most 64)", t.ID)
+	case strings.TrimSpace(t.Name) == "" || len(t.Name) > maxTitle:
+		return fieldErr("name", "touchpoint %q: name is required (at most %d characters)", t.ID, maxTitle)
+	case t.Kind != Collect && t.Kind != Engage && t.Kind != Right:
+		return fieldErr("kind", "touchpoint %q: kind %q is not ctp, etp or rtp", t.ID, t.Kind)
+	case t.Country != "" && !countryRE.MatchString(t.Country):
+		return fieldErr("country", "touchpoint %q: country %q is not a two-letter ISO 3166 code such as IT", t.ID, t.Country)
+	case t.Language != "" && !KnownLanguage(t.Language):
+		return fieldErr("language", "touchpoint %q: language %q is not a two-letter ISO 639-1 code such as it or en", t.ID, t.Language)
+	}
+	return nil
+}
+
+func (p *Purpose) validate() error {
+	switch {
+	case !idRE.MatchString(p.Code):
+		return fieldErr("code", "purpose code %q is malformed (lowercase letters, digits, . _ -, at most 64)", p.Code)
+	case p.RetentionDays < 1 || p.RetentionDays > MaxRetentionDays:
+		return fieldErr("retention_days", "purpose %q: retention_days %d is out of range (1 to %d)", p.Code, p.RetentionDays, MaxRetentionDays)
+	case p.DPV == "":
+		return fieldErr("dpv", "purpose %q: dpv term is missing", p.Code)
+	}
+	for l, t := range p.Text {
+		if !KnownLanguage(l) {
+			return fieldErr("text", "purpose %q: language %q is not a two-letter ISO 639-1 code", p.Code, l)
+		}
+		if strings.TrimSpace(t.Title) == "" || len(t.Title) > maxTitle {
+			return fieldErr("text", "purpose %q: the %s title is required (at most %d characters)", p.Code, l, maxTitle)
+		}
+	}
+	return nil
+}
+
+func (n *Notice) validate() error {
+	key := fmt.Sprintf("%s/%d", n.ID, n.Version)
+	switch {
+	case !idRE.MatchString(n.ID):
+		return fieldErr("id", "notice id %q is malformed (lowercase letters, digits, . _ -, at most 64)", n.ID)
+	case n.Version < 1:
+		return fieldErr("version", "notice %s: version must be 1 or more", key)
+	case !KnownLanguage(n.Language):
+		return fieldErr("language", "notice %s: language %q is not a two-letter ISO 639-1 code such as it or en", key, n.Language)
+	case strings.TrimSpace(n.Title) == "" || len(n.Title) > maxTitle:
+		return fieldErr("title", "notice %s: title is required (at most %d characters)", key, maxTitle)
+	case len(n.Summary) > maxSummary:
+		return fieldErr("summary", "notice %s: summary is longer than %d bytes", key, maxSummary)
+	case strings.TrimSpace(n.Text) == "":
+		return fieldErr("text", "notice %s: text is empty", key)
+	case len(n.Text) > MaxNoticeBytes:
+		return fieldErr("text", "notice %s: text is larger than %d bytes", key, MaxNoticeBytes)
+	case !utf8.ValidString(n.Text):
+		return fieldErr("text", "notice %s: text is not UTF-8", key)
+	case n.SHA256 != Hash(n.Text):
+		return fieldErr("sha256", "notice %s: sha256 does not match its text", key)
 	}
 	return nil
 }
@@ -183,4 +284,22 @@ func (c *Catalog) IsActive(id string, version int) bool {
 		}
 	}
 	return false
+}
+
+// Decode parses a catalog strictly (no unknown fields, no trailing data)
+// and validates it: what a collector does with a config the hub sends.
+func Decode(b []byte) (*Catalog, error) {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	var c Catalog
+	if err := dec.Decode(&c); err != nil {
+		return nil, apperr.Errorf(apperr.EINVALID, "malformed catalog: %v", err)
+	}
+	if dec.More() {
+		return nil, apperr.Errorf(apperr.EINVALID, "malformed catalog: trailing data")
+	}
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	return &c, nil
 }

@@ -135,7 +135,12 @@ type Event struct {
 	ClockOffsetMS int64     `json:"clock_offset_ms"`
 	Flags         []string  `json:"flags"`
 	Hash          string    `json:"hash"`
-	Subject       *struct {
+	Notice        struct {
+		ID      string `json:"id"`
+		Version int    `json:"version"`
+		SHA256  string `json:"sha256"`
+	} `json:"notice"`
+	Subject *struct {
 		Email string `json:"email"`
 	} `json:"subject"`
 }
@@ -215,6 +220,9 @@ type Device struct {
 	Conflicts     int64                    `json:"conflicts"`
 	Quarantined   int64                    `json:"quarantined"`
 	ClockOffsetMS int64                    `json:"clock_offset_ms"`
+	ConfigSeq     int64                    `json:"config_seq"`
+	ConfigCurrent bool                     `json:"config_current"`
+	Notices       []string                 `json:"notices"`
 }
 
 // Devices reads GET /api/v1/devices.

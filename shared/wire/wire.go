@@ -5,7 +5,8 @@
 //	  HTTP upgrade, Authorization: Bearer <device token>
 //	  hello  ───────────────────────▶   (measures clock offset)
 //	         ◀───────────────────────  welcome (committed position per epoch)
-//	         ◀───────────────────────  config  (when the collector is behind)
+//	         ◀───────────────────────  config  (when the collector is behind: after
+//	                                             welcome, and whenever the log moves on)
 //	  config_ack ───────────────────▶
 //	  push (batch n) ───────────────▶
 //	  push (batch n+1) ─────────────▶   (a small window in flight)

@@ -15,6 +15,7 @@
   var $$ = function (sel, root) { return Array.prototype.slice.call((root || document).querySelectorAll(sel)); };
 
   var config = null;      // GET /api/v1/config
+  var pending = null;     // a newer config from the hub, taken at the next reset so a visitor finishes on what they started
   var catalogs = {};      // language code -> messages
   var languages = [];     // from the language buttons in index.html: the one list of languages
   var defaultLang = "it";
@@ -553,6 +554,7 @@
 
   function reset() {
     wipe();
+    if (pending) { useConfig(pending); pending = null; }
     lang = defaultLang;
     applyI18n();
     renderPurposes();
@@ -734,6 +736,28 @@
     });
   }
 
+  function useConfig(c) {
+    config = c;
+    document.documentElement.setAttribute("data-config-seq", String(c.config_seq));
+    var tp = c.touchpoint || {};
+    if (tp.language && languages.indexOf(tp.language) >= 0) defaultLang = tp.language;
+    $("brand-name").textContent = (c.controller && c.controller.name) || "Attesta";
+    $("brand-place").textContent = tp.name || "";
+    document.title = $("brand-name").textContent;
+  }
+
+  // refreshConfig looks for a configuration the hub sent since the page
+  // loaded (a new notice version, a purpose). It is taken at once on the
+  // welcome screen and otherwise when the visitor is done: someone half way
+  // through finishes on the notice they read, and the record names it.
+  function refreshConfig() {
+    return loadConfig().then(function (c) {
+      if (!config || c.config_seq === config.config_seq) return;
+      pending = c;
+      if (screen === "language") reset();
+    }, function () { /* offline or restarting: try again at the next tick */ });
+  }
+
   function start() {
     languages = $$("[data-lang]").map(function (b) { return b.getAttribute("data-lang"); });
     var loads = languages.map(function (code) {
@@ -743,15 +767,11 @@
       applyI18n();
       (function attempt() {
         loadConfig().then(function (c) {
-          config = c;
-          var tp = c.touchpoint || {};
-          if (tp.language && languages.indexOf(tp.language) >= 0) defaultLang = tp.language;
-          $("brand-name").textContent = (c.controller && c.controller.name) || "Attesta";
-          $("brand-place").textContent = tp.name || "";
-          document.title = $("brand-name").textContent;
+          useConfig(c);
           var staff = location.hash === "#operator";
           reset();
           if (staff) openOperator();
+          setInterval(refreshConfig, 20000);
         }, function () {
           $("loading-text").textContent = t("loading.error");
           setTimeout(attempt, 3000);
@@ -783,7 +803,7 @@
     });
     $("clear-signature").addEventListener("click", function () { pad.clear(); announce(t("signature.cleared")); });
     $("confirm").addEventListener("click", submit);
-    $("new-visitor").addEventListener("click", reset);
+    $("new-visitor").addEventListener("click", function () { reset(); refreshConfig(); });
     $("f-operator").addEventListener("submit", operatorLogin);
     $("op-sync").addEventListener("click", syncNow);
     $("op-close").addEventListener("click", reset);

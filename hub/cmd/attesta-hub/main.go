@@ -23,6 +23,7 @@ import (
 
 	"github.com/attesta/attesta/fixtures"
 	"github.com/attesta/attesta/hub"
+	"github.com/attesta/attesta/hub/dashboard"
 	hubhttp "github.com/attesta/attesta/hub/http"
 	"github.com/attesta/attesta/hub/sqlite"
 	"github.com/attesta/attesta/hub/ws"
@@ -41,7 +42,14 @@ Usage:
   attesta-hub enroll --name NAME --touchpoint ID [--ttl 24h] [--hub-url URL] [--json] [--data DIR]
   attesta-hub token create --scope admin|read|check [--data DIR]
   attesta-hub touchpoint list [--data DIR]
+  attesta-hub touchpoint add|set ID [--name N] [--kind ctp|etp|rtp] [--country CC] [--language LL] [--location L] [--data DIR]
+  attesta-hub notice publish FILE.md --id ID --version N --language LL [--title T] [--summary S] [--data DIR]
+  attesta-hub notice list [--json] [--data DIR]
+  attesta-hub purpose add|set CODE [--dpv TERM] [--category C] [--legal-basis B] [--retention-days N] [--text 'LL=TITLE|DESCRIPTION' ...] [--data DIR]
+  attesta-hub purpose list [--data DIR]
   attesta-hub device list|revoke ID [--data DIR]
+  attesta-hub user add|passwd LOGIN [--password-stdin] [--data DIR]   dashboard users (password from the terminal or stdin)
+  attesta-hub user list|remove LOGIN [--data DIR]
   attesta-hub proof verify BUNDLE.zip [--json]     check a proof bundle offline (no database, no network)
   attesta-hub proof export RECORD-ID [--out FILE] [--data DIR]
   attesta-hub proof key [--data DIR]               the hub key fingerprint to publish for inspectors
@@ -78,7 +86,9 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return apperr.Errorf(apperr.EINVALID, "a command is required")
 	}
 	cmd, rest := args[0], args[1:]
-	if len(rest) > 0 && (cmd == "token" || cmd == "touchpoint" || cmd == "device" || cmd == "proof" || cmd == "request" || cmd == "retention") {
+	if len(rest) > 0 && (cmd == "token" || cmd == "touchpoint" || cmd == "device" || cmd == "proof" ||
+		cmd == "notice" || cmd == "purpose" || cmd == "user" ||
+		cmd == "request" || cmd == "retention") {
 		cmd, rest = cmd+" "+rest[0], rest[1:]
 	}
 	switch cmd {
@@ -90,10 +100,18 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return tokenCmd(ctx, rest, stdout)
 	case "touchpoint list":
 		return touchpointsCmd(ctx, rest, stdout)
+	case "touchpoint add", "touchpoint set":
+		return touchpointCmd(ctx, cmd, rest, stdout)
+	case "notice publish", "notice list":
+		return noticeCmd(ctx, cmd, rest, stdout)
+	case "purpose add", "purpose set", "purpose list":
+		return purposeCmd(ctx, cmd, rest, stdout)
 	case "device list", "device revoke":
 		return deviceCmd(ctx, cmd, rest, stdout)
 	case "proof verify", "proof export", "proof key":
 		return proofCmd(ctx, cmd, rest, stdout)
+	case "user add", "user list", "user remove", "user passwd":
+		return userCmd(ctx, cmd, rest, stdout, stderr)
 	case "request list", "request show", "request create", "request act", "request export":
 		return requestCmd(ctx, cmd, rest, os.Stdin, stdout)
 	case "retention run", "retention runs":
@@ -248,6 +266,13 @@ func (m *Main) Run(ctx context.Context) error {
 	m.Sync.ReadLimit = max(m.Sync.ReadLimit, 2*int64(m.SyncMaxBytes)) // a frame is a batch plus its framing
 	m.HTTP = hubhttp.NewServer(st, m.Sync)
 	m.HTTP.Addr, m.HTTP.Logger, m.HTTP.PublicURL = m.Listen, m.Logger, m.PublicURL
+	m.HTTP.ConfigChanged = m.Sync.ConfigChanged // API changes reach connected collectors at once
+	dash := dashboard.New(st)
+	dash.Logger, dash.PublicURL, dash.Online, dash.ConfigChanged = m.Logger, m.PublicURL, m.Sync.Connected, m.Sync.ConfigChanged
+	if st.Location != nil {
+		dash.Location = st.Location
+	}
+	m.HTTP.Handle(dashboard.Prefix, dash)
 	m.Metrics = metrics.NewRegistry()
 	m.Metrics.Register(m.Sync, st)
 	m.HTTP.ServeMetrics(m.Metrics, m.MetricsOpen)
@@ -425,7 +450,7 @@ func deviceCmd(ctx context.Context, cmd string, args []string, stdout io.Writer)
 		return err
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tNAME\tTOUCHPOINT\tRECEIVED\tCHAIN\tLAST SEEN")
+	fmt.Fprintln(tw, "ID\tNAME\tTOUCHPOINT\tRECEIVED\tCHAIN\tCONFIG\tNOTICES\tLAST SEEN")
 	for _, d := range ds {
 		seen := "never"
 		if d.LastSeen != nil {
@@ -434,7 +459,12 @@ func deviceCmd(ctx context.Context, cmd string, args []string, stdout io.Writer)
 		if d.RevokedAt != nil {
 			seen += " (revoked)"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\n", d.ID, d.Name, d.Touchpoint, d.Received, d.Chain, seen)
+		config := fmt.Sprintf("%d (behind)", d.ConfigSeq)
+		if d.ConfigCurrent {
+			config = fmt.Sprintf("%d (current)", d.ConfigSeq)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\n", d.ID, d.Name, d.Touchpoint, d.Received, d.Chain, config,
+			strings.Join(d.Notices, ","), seen)
 	}
 	return tw.Flush()
 }
