@@ -265,6 +265,9 @@ func TestOfflineCollectorGetsNewestConfig(t *testing.T) {
 	if _, ns, _ := c.kioskConfig(); ns["privacy-it"].Version != 1 {
 		t.Fatalf("offline kiosk shows %+v", ns["privacy-it"])
 	}
+	if got := behindMetric(t, h); got != "1" {
+		t.Errorf("attesta_hub_devices_config_behind %q while the collector is offline, want 1", got)
+	}
 
 	p.SetDown(false)
 	c.SyncNow()
@@ -277,6 +280,9 @@ func TestOfflineCollectorGetsNewestConfig(t *testing.T) {
 	})
 	if d.ConfigSeq != enrolledSeq+2 || !slices.Contains(d.Notices, "privacy-it/3") {
 		t.Errorf("device config_seq %d notices %v, want %d and privacy-it/3", d.ConfigSeq, d.Notices, enrolledSeq+2)
+	}
+	if got := behindMetric(t, h); got != "0" {
+		t.Errorf("attesta_hub_devices_config_behind %q once the collector is current, want 0", got)
 	}
 	if out := Run(t, Binaries.Hub, "device", "list", "--data", h.Dir); !strings.Contains(out, fmt.Sprintf("%d (current)", d.ConfigSeq)) {
 		t.Errorf("device list does not show the device current:\n%s", out)
@@ -348,4 +354,18 @@ func TestBadPublishRefused(t *testing.T) {
 	if out := Run(t, Binaries.Hub, "notice", "list", "--data", h.Dir); strings.Count(out, "privacy-") != 2 {
 		t.Errorf("notice list after refusals:\n%s", out)
 	}
+}
+
+func behindMetric(t *testing.T, h *Hub) string {
+	t.Helper()
+	_, body, err := h.Metrics(true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for line := range strings.SplitSeq(body, "\n") {
+		if v, ok := strings.CutPrefix(line, "attesta_hub_devices_config_behind "); ok {
+			return v
+		}
+	}
+	return "(missing)"
 }
