@@ -28,6 +28,7 @@ var messages = map[string]map[string]string{
 		"state_yes": "Given", "state_no": "Not given", "state_withdrawn": "Withdrawn", "withdraw": "Withdraw",
 		"withdrawnote": "Withdrawing takes effect at once for every future contact; it does not affect what happened before.",
 		"withdrawn_ok": "Done: your withdrawal is recorded.",
+		"replaced":     "This version has since been replaced; it stays here as published. The current one:",
 	},
 	"it": {
 		"version": "Versione", "mismatch": "Questa non è la versione indicata dal tuo link: il testo è cambiato. Qui sotto trovi la versione pubblicata con questo numero.",
@@ -38,6 +39,7 @@ var messages = map[string]map[string]string{
 		"state_yes": "Dato", "state_no": "Non dato", "state_withdrawn": "Revocato", "withdraw": "Revoca",
 		"withdrawnote": "La revoca vale subito per ogni contatto futuro; non tocca quanto avvenuto prima.",
 		"withdrawn_ok": "Fatto: la tua revoca è registrata.",
+		"replaced":     "Questa versione è stata sostituita; resta qui come pubblicata. Quella in vigore:",
 	},
 }
 
@@ -76,8 +78,15 @@ func (s *Server) noticePage(w http.ResponseWriter, r *http.Request) {
 	}
 	lang, t := words(n.Language)
 	want := r.URL.Query().Get("sha256")
-	s.render(w, http.StatusOK, "notice.html", map[string]any{"Lang": lang, "T": t, "Title": n.Title, "Notice": n,
-		"Mismatch": want != "" && want != n.SHA256, "Controller": s.controller(r)})
+	data := map[string]any{"Lang": lang, "T": t, "Title": n.Title, "Notice": n,
+		"Mismatch": want != "" && want != n.SHA256, "Controller": s.controller(r)}
+	if cat, err := s.Store.Catalog(r.Context()); err == nil {
+		if cur, ok := cat.Latest(n.ID); ok && cur.Version > n.Version {
+			data["Current"] = cur
+			data["CurrentURL"] = "/n/" + url.PathEscape(cur.ID) + "/" + strconv.Itoa(cur.Version) + "?sha256=" + cur.SHA256
+		}
+	}
+	s.render(w, http.StatusOK, "notice.html", data)
 }
 
 func (s *Server) controller(r *http.Request) catalog.Controller {

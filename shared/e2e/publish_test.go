@@ -198,11 +198,15 @@ func TestNoticePublishedReachesCollector(t *testing.T) {
 		}
 	}
 
-	// Every version keeps its public page, with its own text.
-	for v, want := range map[int]string{1: "", 2: "Versione 2", 3: "Versione 3"} {
+	// Every version keeps its public page, with its own text; a replaced
+	// one links to the current version.
+	for v, want := range map[int]string{1: v1.SHA256, 2: "Versione 2", 3: "Versione 3"} {
 		code, page := h.publicPage(t, fmt.Sprintf("/n/privacy-it/%d", v))
 		if code != 200 || !strings.Contains(page, want) {
 			t.Errorf("/n/privacy-it/%d: %d (contains %q: %v)", v, code, want, strings.Contains(page, want))
+		}
+		if replaced := strings.Contains(page, `href="/n/privacy-it/3?sha256=`); replaced != (v < 3) {
+			t.Errorf("/n/privacy-it/%d links to the current version 3: %v", v, replaced)
 		}
 	}
 	// The proof of a consent given on version 2, after version 3 replaced
