@@ -77,10 +77,10 @@ func TestConfigAPI(t *testing.T) {
 	if code, body := send(t, "POST", s.URL()+"/api/v1/notices", admin, `{"id":"x","unknown":1}`); code != 400 || !strings.Contains(body["error"].(map[string]any)["message"].(string), "unknown") {
 		t.Errorf("unknown field: %d %v", code, body)
 	}
-	if code, _ := send(t, "POST", s.URL()+"/api/v1/purposes", admin, `{"code":"newsletter","dpv":"d","retention_days":10}`); code != http.StatusConflict {
+	if code, _ := send(t, "POST", s.URL()+"/api/v1/purposes", admin, `{"code":"newsletter","dpv":"d","retention_days":10,"text":{"it":{"title":"N"}}}`); code != http.StatusConflict {
 		t.Errorf("add an existing purpose: %d", code)
 	}
-	if code, _ := send(t, "PUT", s.URL()+"/api/v1/purposes/nope", admin, `{"dpv":"d","retention_days":10}`); code != http.StatusNotFound {
+	if code, _ := send(t, "PUT", s.URL()+"/api/v1/purposes/nope", admin, `{"dpv":"d","retention_days":10,"text":{"it":{"title":"N"}}}`); code != http.StatusNotFound {
 		t.Errorf("set an unknown purpose: %d", code)
 	}
 	if _, cat = get(t, s.URL()+"/api/v1/config", read); cat["seq"].(float64) != 2 {

@@ -32,6 +32,7 @@ var messages = map[string]map[string]string{
 		"ask_access": "Ask for a copy of my data", "ask_erasure": "Ask to erase my data",
 		"asked_ok": "Request received. We will answer within one month.",
 		"erased":   "The personal data of this consent was erased at head office.",
+		"replaced": "This version has since been replaced; it stays here as published. The current one:",
 	},
 	"it": {
 		"version": "Versione", "mismatch": "Questa non è la versione indicata dal tuo link: il testo è cambiato. Qui sotto trovi la versione pubblicata con questo numero.",
@@ -46,6 +47,7 @@ var messages = map[string]map[string]string{
 		"ask_access": "Chiedi una copia dei miei dati", "ask_erasure": "Chiedi la cancellazione dei miei dati",
 		"asked_ok": "Richiesta ricevuta. Ti risponderemo entro un mese.",
 		"erased":   "I dati personali di questo consenso sono stati cancellati in sede.",
+		"replaced": "Questa versione è stata sostituita; resta qui come pubblicata. Quella in vigore:",
 	},
 }
 
@@ -84,8 +86,15 @@ func (s *Server) noticePage(w http.ResponseWriter, r *http.Request) {
 	}
 	lang, t := words(n.Language)
 	want := r.URL.Query().Get("sha256")
-	s.render(w, http.StatusOK, "notice.html", map[string]any{"Lang": lang, "T": t, "Title": n.Title, "Notice": n,
-		"Mismatch": want != "" && want != n.SHA256, "Controller": s.controller(r)})
+	data := map[string]any{"Lang": lang, "T": t, "Title": n.Title, "Notice": n,
+		"Mismatch": want != "" && want != n.SHA256, "Controller": s.controller(r)}
+	if cat, err := s.Store.Catalog(r.Context()); err == nil {
+		if cur, ok := cat.Latest(n.ID); ok && cur.Version > n.Version {
+			data["Current"] = cur
+			data["CurrentURL"] = "/n/" + url.PathEscape(cur.ID) + "/" + strconv.Itoa(cur.Version) + "?sha256=" + cur.SHA256
+		}
+	}
+	s.render(w, http.StatusOK, "notice.html", data)
 }
 
 func (s *Server) controller(r *http.Request) catalog.Controller {

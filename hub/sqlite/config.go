@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 
 	sqlite3 "github.com/mattn/go-sqlite3"
 
@@ -64,6 +65,46 @@ func (s *Store) PutTouchpoint(ctx context.Context, t catalog.Touchpoint, create 
 		}
 		next, err := prev.PutTouchpoint(t, create)
 		return next, hub.ConfigChange{Change: changeName("touchpoint", create), Touchpoint: t.ID}, err
+	})
+}
+
+// EditPurpose changes an existing purpose with edit, reading and writing
+// in one transaction, so a concurrent change to another field is not lost.
+func (s *Store) EditPurpose(ctx context.Context, code string, edit func(p *catalog.Purpose) error) (*catalog.Catalog, error) {
+	return s.change(ctx, func(prev *catalog.Catalog) (*catalog.Catalog, hub.ConfigChange, error) {
+		var p catalog.Purpose
+		var ok bool
+		if prev != nil {
+			p, ok = prev.Purpose(code)
+		}
+		if !ok {
+			return nil, hub.ConfigChange{}, apperr.Errorf(apperr.ENOTFOUND, "purpose %q does not exist; use add to create it", code)
+		}
+		p.Text = maps.Clone(p.Text)
+		if err := edit(&p); err != nil {
+			return nil, hub.ConfigChange{}, err
+		}
+		next, err := prev.PutPurpose(p, false)
+		return next, hub.ConfigChange{Change: "purpose.updated", Purpose: code}, err
+	})
+}
+
+// EditTouchpoint changes an existing touchpoint with edit, in one transaction.
+func (s *Store) EditTouchpoint(ctx context.Context, id string, edit func(t *catalog.Touchpoint) error) (*catalog.Catalog, error) {
+	return s.change(ctx, func(prev *catalog.Catalog) (*catalog.Catalog, hub.ConfigChange, error) {
+		var t catalog.Touchpoint
+		var ok bool
+		if prev != nil {
+			t, ok = prev.Touchpoint(id)
+		}
+		if !ok {
+			return nil, hub.ConfigChange{}, apperr.Errorf(apperr.ENOTFOUND, "touchpoint %q does not exist; use add to create it", id)
+		}
+		if err := edit(&t); err != nil {
+			return nil, hub.ConfigChange{}, err
+		}
+		next, err := prev.PutTouchpoint(t, false)
+		return next, hub.ConfigChange{Change: "touchpoint.updated", Touchpoint: id}, err
 	})
 }
 

@@ -126,6 +126,18 @@ func TestPutPurposeAndTouchpoint(t *testing.T) {
 	if _, ok := c.Purpose("events"); !ok {
 		t.Error("the touchpoint change lost the purpose")
 	}
+	// An edit changes only what it touches, inside the transaction.
+	c, err = e.st.EditPurpose(ctx, "events", func(p *catalog.Purpose) error { p.RetentionDays = 100; return nil })
+	if got, _ := c.Purpose("events"); err != nil || got.RetentionDays != 100 || got.Text["it"].Title != "Eventi" || got.DPV != p.DPV {
+		t.Fatalf("edit purpose: %+v %v", got, err)
+	}
+	if _, err := e.st.EditPurpose(ctx, "nope", func(*catalog.Purpose) error { return nil }); apperr.Code(err) != apperr.ENOTFOUND {
+		t.Errorf("edit an unknown purpose: %v", err)
+	}
+	c, err = e.st.EditTouchpoint(ctx, "store-napoli", func(t *catalog.Touchpoint) error { t.Location = "Via Toledo 1"; return nil })
+	if got, _ := c.Touchpoint("store-napoli"); err != nil || got.Location != "Via Toledo 1" || got.Name != "Store Napoli" {
+		t.Fatalf("edit touchpoint: %+v %v", got, err)
+	}
 	// A collector can enroll at the new touchpoint.
 	if _, err := e.st.CreateEnrollment(ctx, "Napoli 1", "store-napoli", 3600e9); err != nil {
 		t.Fatal(err)

@@ -43,4 +43,13 @@ func (s *Store) Collect(w *metrics.Writer) {
 		w.Family("attesta_hub_devices_enrolled", "Enrolled devices not revoked.", metrics.Gauge)
 		w.Sample("attesta_hub_devices_enrolled", float64(n))
 	}
+	var seq, behind int64
+	if err := s.db.R.QueryRowContext(w.Context(), `SELECT COALESCE(MAX(seq), 0),
+		(SELECT COUNT(*) FROM devices WHERE revoked_at IS NULL AND config_seq < (SELECT COALESCE(MAX(seq), 0) FROM config_log))
+		FROM config_log`).Scan(&seq, &behind); err == nil {
+		w.Family("attesta_hub_config_seq", "Newest entry of the config log (notices, purposes, touchpoints).", metrics.Gauge)
+		w.Sample("attesta_hub_config_seq", float64(seq))
+		w.Family("attesta_hub_devices_config_behind", "Devices not revoked that have not applied the newest config.", metrics.Gauge)
+		w.Sample("attesta_hub_devices_config_behind", float64(behind))
+	}
 }

@@ -23,6 +23,7 @@ import (
 
 	"github.com/attesta/attesta/hub"
 	"github.com/attesta/attesta/shared/apperr"
+	"github.com/attesta/attesta/shared/catalog"
 	"github.com/attesta/attesta/shared/hlc"
 	"github.com/attesta/attesta/shared/wire"
 )
@@ -61,6 +62,10 @@ type Server struct {
 	configKick chan struct{}      // ConfigChanged: look at the config log now
 	watchStop  context.CancelFunc // stops the config watcher; nil until the first session
 	watchDone  chan struct{}
+
+	frameMu     sync.Mutex
+	configFrame []byte // the newest config frame, encoded once for every session
+	frameSeq    int64
 }
 
 // Stats are the server's running totals.
@@ -250,6 +255,12 @@ func (ss *session) send(ctx context.Context, f *wire.Frame) error {
 	if err != nil {
 		return err
 	}
+	return ss.sendEncoded(ctx, b)
+}
+
+// sendEncoded queues an encoded frame; the writer never modifies it, so
+// one encoding may go to many sessions.
+func (ss *session) sendEncoded(ctx context.Context, b []byte) error {
 	select { // prefer queueing: the writer flushes the queue before it exits
 	case ss.out <- b:
 		return nil
@@ -508,15 +519,36 @@ func (ss *session) pushConfig(ctx context.Context) {
 		if cat.Seq <= ss.devConfig.Load() || cat.Seq <= sent {
 			continue
 		}
-		if s.PublicURL != "" {
-			cat.PublicURL = s.PublicURL
+		b, err := s.encodedConfig(cat)
+		if err != nil {
+			ss.log().Error("cannot encode the config", "seq", cat.Seq, "err", err)
+			continue
 		}
-		if err := ss.send(ctx, &wire.Frame{Type: wire.TConfig, Config: &wire.Config{Catalog: *cat}}); err != nil {
+		if err := ss.sendEncoded(ctx, b); err != nil {
 			return
 		}
 		sent = cat.Seq
 		ss.log().Info("config sent", "seq", cat.Seq, "device_seq", ss.devConfig.Load())
 	}
+}
+
+// encodedConfig returns cat as an encoded config frame, encoding each
+// snapshot once however many sessions it goes to.
+func (s *Server) encodedConfig(cat *catalog.Catalog) ([]byte, error) {
+	s.frameMu.Lock()
+	defer s.frameMu.Unlock()
+	if s.configFrame != nil && s.frameSeq == cat.Seq {
+		return s.configFrame, nil
+	}
+	if s.PublicURL != "" {
+		cat.PublicURL = s.PublicURL
+	}
+	b, err := wire.Encode(&wire.Frame{Type: wire.TConfig, Config: &wire.Config{Catalog: *cat}})
+	if err != nil {
+		return nil, err
+	}
+	s.configFrame, s.frameSeq = b, cat.Seq
+	return b, nil
 }
 
 type verifiedBatch struct {

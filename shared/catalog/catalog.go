@@ -192,6 +192,8 @@ func (p *Purpose) validate() error {
 		return fieldErr("retention_days", "purpose %q: retention_days %d is out of range (1 to %d)", p.Code, p.RetentionDays, MaxRetentionDays)
 	case p.DPV == "":
 		return fieldErr("dpv", "purpose %q: dpv term is missing", p.Code)
+	case len(p.Text) == 0:
+		return fieldErr("text", "purpose %q: a title in at least one language is required (kiosks show it)", p.Code)
 	}
 	for l, t := range p.Text {
 		if !KnownLanguage(l) {

@@ -41,6 +41,7 @@ func TestValidate(t *testing.T) {
 		"purpose lang":    {"text", func(c *catalog.Catalog) { c.Purposes[0].Text["zz"] = catalog.Text{Title: "x"} }},
 		"purpose title":   {"text", func(c *catalog.Catalog) { c.Purposes[0].Text["en"] = catalog.Text{} }},
 		"purpose twice":   {"purposes", func(c *catalog.Catalog) { c.Purposes = append(c.Purposes, c.Purposes[0]) }},
+		"purpose no text": {"text", func(c *catalog.Catalog) { c.Purposes[0].Text = nil }},
 		"hash":            {"sha256", func(c *catalog.Catalog) { c.Notices[0].Text = "changed" }},
 		"version twice":   {"notices", func(c *catalog.Catalog) { c.Notices[1].Version = 1 }},
 		"version 0":       {"version", func(c *catalog.Catalog) { c.Notices[1].Version = 0 }},
@@ -129,7 +130,7 @@ func TestPutPurposeAndTouchpoint(t *testing.T) {
 	if got, _ := next.Purpose("sms"); got.RetentionDays != 100 {
 		t.Errorf("set: %+v", got)
 	}
-	if _, err := c.PutPurpose(catalog.Purpose{Code: "nope", DPV: "x", RetentionDays: 1}, false); apperr.Code(err) != apperr.ENOTFOUND {
+	if _, err := c.PutPurpose(catalog.Purpose{Code: "nope", DPV: "x", RetentionDays: 1, Text: map[string]catalog.Text{"en": {Title: "N"}}}, false); apperr.Code(err) != apperr.ENOTFOUND {
 		t.Errorf("set unknown: %v", err)
 	}
 	p.RetentionDays = 99999

@@ -15,6 +15,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/attesta/attesta/shared/record"
+	"github.com/attesta/attesta/shared/wire"
 )
 
 // kioskNotice is a notice as the collector's GET /api/v1/config lists it.
@@ -198,11 +201,15 @@ func TestNoticePublishedReachesCollector(t *testing.T) {
 		}
 	}
 
-	// Every version keeps its public page, with its own text.
-	for v, want := range map[int]string{1: "", 2: "Versione 2", 3: "Versione 3"} {
+	// Every version keeps its public page, with its own text; a replaced
+	// one links to the current version.
+	for v, want := range map[int]string{1: v1.SHA256, 2: "Versione 2", 3: "Versione 3"} {
 		code, page := h.publicPage(t, fmt.Sprintf("/n/privacy-it/%d", v))
 		if code != 200 || !strings.Contains(page, want) {
 			t.Errorf("/n/privacy-it/%d: %d (contains %q: %v)", v, code, want, strings.Contains(page, want))
+		}
+		if replaced := strings.Contains(page, `href="/n/privacy-it/3?sha256=`); replaced != (v < 3) {
+			t.Errorf("/n/privacy-it/%d links to the current version 3: %v", v, replaced)
 		}
 	}
 	// The proof of a consent given on version 2, after version 3 replaced
@@ -265,6 +272,9 @@ func TestOfflineCollectorGetsNewestConfig(t *testing.T) {
 	if _, ns, _ := c.kioskConfig(); ns["privacy-it"].Version != 1 {
 		t.Fatalf("offline kiosk shows %+v", ns["privacy-it"])
 	}
+	if got := behindMetric(t, h); got != "1" {
+		t.Errorf("attesta_hub_devices_config_behind %q while the collector is offline, want 1", got)
+	}
 
 	p.SetDown(false)
 	c.SyncNow()
@@ -277,6 +287,9 @@ func TestOfflineCollectorGetsNewestConfig(t *testing.T) {
 	})
 	if d.ConfigSeq != enrolledSeq+2 || !slices.Contains(d.Notices, "privacy-it/3") {
 		t.Errorf("device config_seq %d notices %v, want %d and privacy-it/3", d.ConfigSeq, d.Notices, enrolledSeq+2)
+	}
+	if got := behindMetric(t, h); got != "0" {
+		t.Errorf("attesta_hub_devices_config_behind %q once the collector is current, want 0", got)
 	}
 	if out := Run(t, Binaries.Hub, "device", "list", "--data", h.Dir); !strings.Contains(out, fmt.Sprintf("%d (current)", d.ConfigSeq)) {
 		t.Errorf("device list does not show the device current:\n%s", out)
@@ -347,5 +360,102 @@ func TestBadPublishRefused(t *testing.T) {
 	}
 	if out := Run(t, Binaries.Hub, "notice", "list", "--data", h.Dir); strings.Count(out, "privacy-") != 2 {
 		t.Errorf("notice list after refusals:\n%s", out)
+	}
+}
+
+func behindMetric(t *testing.T, h *Hub) string {
+	t.Helper()
+	_, body, err := h.Metrics(true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for line := range strings.SplitSeq(body, "\n") {
+		if v, ok := strings.CutPrefix(line, "attesta_hub_devices_config_behind "); ok {
+			return v
+		}
+	}
+	return "(missing)"
+}
+
+// At the protocol level: a device on the newest config gets none at hello;
+// each change published while it is connected (through the API, or by a
+// command on the data folder) is pushed once and not again after its ack;
+// a device behind at hello gets the newest right after the welcome.
+func TestConfigPushedToLiveSession(t *testing.T) {
+	t.Parallel()
+	h := NewHub(t)
+	d := EnrollFake(t, h.URL(), h.EnrollCode("Fake"))
+	s := d.Session(h.URL())
+	if s.Welcome.ConfigSeq != d.Catalog.Seq {
+		t.Fatalf("welcome config_seq %d, enrolled with %d", s.Welcome.ConfigSeq, d.Catalog.Seq)
+	}
+	admin := h.adminToken(t)
+	// next reads the next frame, which must be of type typ.
+	next := func(typ string) *wire.Frame {
+		t.Helper()
+		f, err := s.Read()
+		if err != nil || f.Type != typ {
+			t.Fatalf("waiting for a %s frame: %v %+v", typ, err, f)
+		}
+		return f
+	}
+	ack := func(seq int64) { s.Send(&wire.Frame{Type: wire.TConfigAck, ConfigAck: &wire.ConfigAck{Seq: seq}}) }
+	// pushAlone pushes a record: the next frame must be its ack, no config.
+	var batch uint64
+	pushAlone := func() {
+		t.Helper()
+		batch++
+		s.Send(&wire.Frame{Type: wire.TPush, Push: &wire.Push{Batch: batch, Records: []record.Signed{d.Next()}}})
+		if a := next(wire.TAck).Ack; a.Batch != batch || a.Accepted != 1 {
+			t.Fatalf("ack %+v", a)
+		}
+	}
+	publish := func(v int) {
+		t.Helper()
+		code, body := h.api(t, "POST", "/api/v1/notices", admin,
+			fmt.Sprintf(`{"id":"privacy-en","version":%d,"language":"en","title":"Privacy","text":"v%d"}`, v, v))
+		if code != http.StatusCreated {
+			t.Fatalf("publish v%d: %d %v", v, code, body)
+		}
+	}
+
+	pushAlone() // nothing was sent at hello: the device is current
+	publish(2)
+	c := next(wire.TConfig).Config.Catalog
+	if !c.IsActive("privacy-en", 2) || c.Seq != d.Catalog.Seq+1 {
+		t.Fatalf("pushed config seq %d, active %v", c.Seq, c.Active())
+	}
+	ack(c.Seq)
+	publishNoticeCLI(t, h, 2, "# Informativa\n\nv2\n") // another process: found by the poll
+	c = next(wire.TConfig).Config.Catalog
+	if !c.IsActive("privacy-it", 2) || c.Seq != d.Catalog.Seq+2 {
+		t.Fatalf("pushed config seq %d, active %v", c.Seq, c.Active())
+	}
+	ack(c.Seq)
+	Eventually(t, 10*time.Second, "the device current", func() (bool, string) {
+		dev := h.Device(d.ID)
+		return dev.ConfigCurrent && dev.ConfigSeq == c.Seq, fmt.Sprint(dev.ConfigSeq)
+	})
+	pushAlone()
+
+	// Behind at hello: the newest comes right after the welcome.
+	s.Conn.Close()
+	publish(3)
+	s = d.Session(h.URL()) // hello says d.Catalog.Seq, three behind
+	batch = 0
+	c = next(wire.TConfig).Config.Catalog
+	if c.Seq != d.Catalog.Seq+3 || !c.IsActive("privacy-en", 3) {
+		t.Fatalf("config after hello: seq %d", c.Seq)
+	}
+	ack(c.Seq)
+	Eventually(t, 10*time.Second, "the device current again", func() (bool, string) {
+		dev := h.Device(d.ID)
+		return dev.ConfigCurrent && dev.ConfigSeq == c.Seq, fmt.Sprint(dev.ConfigSeq)
+	})
+	pushAlone()
+	// Three snapshots, each sent once: none twice within a session, even
+	// though the hub polled the log all along.
+	if n := strings.Count(h.Log(), `msg="config sent"`); n != 3 {
+		t.Errorf("the hub sent %d config frames, want 3:\n%s", n, tail(h.Log(), 20))
 	}
 }

@@ -179,40 +179,39 @@ func purposeCmd(ctx context.Context, cmd string, args []string, stdout io.Writer
 		return err
 	}
 	defer st.Close()
-	p := catalog.Purpose{Code: fs.Arg(0), LegalBasis: *basis, Category: *category, Text: map[string]catalog.Text{}}
-	if !create {
-		cur, err := st.Catalog(ctx)
-		if err != nil {
-			return err
+	code := fs.Arg(0)
+	var cat *catalog.Catalog
+	var p catalog.Purpose
+	if create {
+		p = catalog.Purpose{Code: code, DPV: *dpv, LegalBasis: *basis, Category: *category, RetentionDays: *retention, Text: tx}
+		if !set(fs, "retention-days") {
+			p.RetentionDays = 730 // Garante, 24 Feb 2005: marketing data at most 24 months
+			if p.Category == "profiling" {
+				p.RetentionDays = 365 // and profiling data at most 12
+			}
 		}
-		old, ok := cur.Purpose(p.Code)
-		if !ok {
-			return apperr.Errorf(apperr.ENOTFOUND, "purpose %q does not exist; use 'purpose add' to create it", p.Code)
-		}
-		p = old
-		for l, t := range old.Text {
-			tx[l] = mergeText(t, tx[l])
-		}
-		if set(fs, "legal-basis") {
-			p.LegalBasis = *basis
-		}
-		if set(fs, "category") {
-			p.Category = *category
-		}
+		cat, err = st.PutPurpose(ctx, p, true)
+	} else {
+		// Only the flags given change, merged inside the store's transaction.
+		cat, err = st.EditPurpose(ctx, code, func(old *catalog.Purpose) error {
+			for flagName, f := range map[string]func(){
+				"dpv": func() { old.DPV = *dpv }, "legal-basis": func() { old.LegalBasis = *basis },
+				"category": func() { old.Category = *category }, "retention-days": func() { old.RetentionDays = *retention },
+			} {
+				if set(fs, flagName) {
+					f()
+				}
+			}
+			if old.Text == nil {
+				old.Text = map[string]catalog.Text{}
+			}
+			for l, t := range tx {
+				old.Text[l] = mergeText(old.Text[l], t)
+			}
+			p = *old
+			return nil
+		})
 	}
-	if set(fs, "dpv") || create {
-		p.DPV = *dpv
-	}
-	switch {
-	case set(fs, "retention-days"):
-		p.RetentionDays = *retention
-	case create && p.Category == "profiling":
-		p.RetentionDays = 365 // Garante, 24 Feb 2005: profiling data at most 12 months
-	case create:
-		p.RetentionDays = 730 // marketing data at most 24 months
-	}
-	p.Text = map[string]catalog.Text(tx)
-	cat, err := st.PutPurpose(ctx, p, create)
 	if err != nil {
 		return err
 	}
@@ -252,26 +251,24 @@ func touchpointCmd(ctx context.Context, cmd string, args []string, stdout io.Wri
 	}
 	defer st.Close()
 	t := catalog.Touchpoint{ID: fs.Arg(0)}
-	if !create {
-		cur, err := st.Catalog(ctx)
-		if err != nil {
-			return err
+	apply := func(t *catalog.Touchpoint) error {
+		for _, f := range []struct {
+			flag      string
+			from, set *string
+		}{{"name", name, &t.Name}, {"kind", kind, &t.Kind}, {"country", country, &t.Country}, {"language", lang, &t.Language}, {"location", location, &t.Location}} {
+			if create || set(fs, f.flag) {
+				*f.set = strings.TrimSpace(*f.from)
+			}
 		}
-		old, ok := cur.Touchpoint(t.ID)
-		if !ok {
-			return apperr.Errorf(apperr.ENOTFOUND, "touchpoint %q does not exist; use 'touchpoint add' to create it", t.ID)
-		}
-		t = old
+		return nil
 	}
-	for _, f := range []struct {
-		flag      string
-		from, set *string
-	}{{"name", name, &t.Name}, {"kind", kind, &t.Kind}, {"country", country, &t.Country}, {"language", lang, &t.Language}, {"location", location, &t.Location}} {
-		if create || set(fs, f.flag) {
-			*f.set = strings.TrimSpace(*f.from)
-		}
+	var cat *catalog.Catalog
+	if create {
+		apply(&t)
+		cat, err = st.PutTouchpoint(ctx, t, true)
+	} else {
+		cat, err = st.EditTouchpoint(ctx, t.ID, func(old *catalog.Touchpoint) error { apply(old); t = *old; return nil })
 	}
-	cat, err := st.PutTouchpoint(ctx, t, create)
 	if err != nil {
 		return err
 	}
