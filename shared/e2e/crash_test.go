@@ -66,20 +66,19 @@ func testHubDiesDuringIngest(t *testing.T, stop func(*Hub)) {
 	c.Start()
 	ids := c.CaptureN(n, 4)
 
-	// ~2.8 KB a record pair: at 2 MB/s the backlog takes about 3 s to send,
-	// so there is a middle to stop the hub in.
-	p.SetRate(2 << 20)
+	// ~2.8 KB a record pair: hold the link somewhere in the first quarter of
+	// the backlog, once the collector holds some acks, so there is surely
+	// both something acknowledged and something in flight when the hub stops.
+	seed := time.Now().UnixNano()
+	hold := int64(n) * 2800 / 10 * (1 + rand.New(rand.NewPCG(uint64(seed), 0)).Int64N(5)) / 2
+	t.Logf("seed %d: holding the link after %d bytes towards the hub", seed, hold)
+	p.HoldUpAfter(hold)
 	p.SetDown(false)
 	nudge(t, c)
-	seed := time.Now().UnixNano()
-	at := 1 + rand.New(rand.NewPCG(uint64(seed), 0)).Int64N(int64(n)) // somewhere in the first half
-	t.Logf("seed %d: stopping the hub once it has received %d records", seed, at)
-	Eventually(t, 30*time.Second, "the hub ingesting", func() (bool, string) {
-		ds, err := h.Devices()
-		if err != nil {
-			return false, err.Error()
-		}
-		return ds[c.ID].Received >= at, fmt.Sprint(ds[c.ID].Received)
+	Eventually(t, 60*time.Second, "the link held with acks at the collector", func() (bool, string) {
+		up, _ := p.Bytes()
+		st := c.MustStatus()
+		return up >= hold && st.AckedThrough > 0, fmt.Sprintf("%d bytes up, acked through %d", up, st.AckedThrough)
 	})
 	stop(h)
 
@@ -110,7 +109,7 @@ func testHubDiesDuringIngest(t *testing.T, stop func(*Hub)) {
 		}
 	}
 
-	p.SetRate(0)
+	p.HoldUpAfter(0)
 	p.SetDown(false)
 	c.WaitSynced(60 * time.Second)
 	waitConsents(t, h, c.ID, ids, 30*time.Second)

@@ -19,10 +19,10 @@ type Proxy struct {
 	target string
 	down   bool
 	budget func() (up, down int64) // byte budgets of a new connection; <= 0 is unlimited
-	rate   int64                   // bytes per second towards the target per connection; 0 is unlimited
 	links  map[*link]struct{}
 	closed bool
 
+	hold               atomic.Int64 // total bytes towards the target after which forwarding that way waits; 0: never
 	accepted           atomic.Int64
 	cuts               atomic.Int64
 	bytesUp, bytesDown atomic.Int64 // bytes forwarded each way
@@ -74,13 +74,11 @@ func (p *Proxy) CutAfter(fn func() (up, down int64)) {
 	p.mu.Unlock()
 }
 
-// SetRate limits each new connection to bytesPerSec towards the target (0:
-// no limit), to stretch a sync out so a test can act in the middle of it.
-func (p *Proxy) SetRate(bytesPerSec int64) {
-	p.mu.Lock()
-	p.rate = bytesPerSec
-	p.mu.Unlock()
-}
+// HoldUpAfter stops forwarding towards the target once n bytes in all have
+// gone that way (0: never), without cutting anything: the connections stay
+// open and answers still come back, so a test can act in the middle of a
+// sync however fast or slow the machine is. HoldUpAfter(0) lets the rest go.
+func (p *Proxy) HoldUpAfter(n int64) { p.hold.Store(n) }
 
 // CutAll closes every live connection abruptly and returns how many.
 func (p *Proxy) CutAll() int {
@@ -124,7 +122,7 @@ func (p *Proxy) serve() {
 		}
 		p.accepted.Add(1)
 		p.mu.Lock()
-		down, closed, target, budget, rate := p.down, p.closed, p.target, p.budget, p.rate
+		down, closed, target, budget := p.down, p.closed, p.target, p.budget
 		p.mu.Unlock()
 		if down || closed {
 			c.Close()
@@ -135,11 +133,11 @@ func (p *Proxy) serve() {
 			up, dn = budget()
 		}
 		p.wg.Add(1)
-		go p.forward(c, target, up, dn, rate)
+		go p.forward(c, target, up, dn)
 	}
 }
 
-func (p *Proxy) forward(client net.Conn, target string, up, down, rate int64) {
+func (p *Proxy) forward(client net.Conn, target string, up, down int64) {
 	defer p.wg.Done()
 	server, err := net.Dial("tcp", target)
 	if err != nil {
@@ -158,8 +156,8 @@ func (p *Proxy) forward(client net.Conn, target string, up, down, rate int64) {
 	p.mu.Unlock()
 	var wg sync.WaitGroup
 	wg.Add(2)
-	go func() { defer wg.Done(); l.pipe(server, client, up, rate, &p.bytesUp) }()
-	go func() { defer wg.Done(); l.pipe(client, server, down, 0, &p.bytesDown) }()
+	go func() { defer wg.Done(); l.pipe(server, client, up, &p.bytesUp, &p.hold) }()
+	go func() { defer wg.Done(); l.pipe(client, server, down, &p.bytesDown, nil) }()
 	wg.Wait()
 	p.mu.Lock()
 	delete(p.links, l)
@@ -170,12 +168,14 @@ type link struct {
 	p              *Proxy
 	client, server net.Conn
 	once           sync.Once
+	gone           atomic.Bool // cut
 }
 
 // cut closes both ends. An injected cut resets the connections (no FIN, no
 // close frame), as a dropped Wi-Fi or a crashed router would.
 func (l *link) cut(injected bool) {
 	l.once.Do(func() {
+		l.gone.Store(true)
 		if injected {
 			l.p.cuts.Add(1)
 			for _, c := range []net.Conn{l.client, l.server} {
@@ -190,20 +190,22 @@ func (l *link) cut(injected bool) {
 }
 
 // pipe copies src to dst until either fails or budget bytes have passed
-// (budget <= 0: no limit), then takes the whole link down. With a rate it
-// copies at most that many bytes per second.
-func (l *link) pipe(dst, src net.Conn, budget, rate int64, count *atomic.Int64) {
+// (budget <= 0: no limit), then takes the whole link down. With a hold it
+// waits while count has reached the hold.
+func (l *link) pipe(dst, src net.Conn, budget int64, count, hold *atomic.Int64) {
 	buf := make([]byte, 32<<10)
-	start, sent := time.Now(), int64(0)
 	for {
-		if rate > 0 {
-			if ahead := time.Duration(sent*int64(time.Second)/rate) - time.Since(start); ahead > 0 {
-				time.Sleep(ahead)
-			}
-		}
 		want := len(buf)
 		if budget > 0 && int64(want) > budget {
 			want = int(budget)
+		}
+		if hold != nil {
+			for h := hold.Load(); h > 0 && count.Load() >= h && !l.gone.Load(); h = hold.Load() {
+				time.Sleep(5 * time.Millisecond)
+			}
+			if h := hold.Load(); h > 0 && h-count.Load() < int64(want) {
+				want = max(int(h-count.Load()), 1)
+			}
 		}
 		n, err := src.Read(buf[:want])
 		if n > 0 {
@@ -212,7 +214,6 @@ func (l *link) pipe(dst, src net.Conn, budget, rate int64, count *atomic.Int64) 
 				return
 			}
 			count.Add(int64(n))
-			sent += int64(n)
 			if budget > 0 {
 				budget -= int64(n)
 				if budget == 0 {
