@@ -120,6 +120,9 @@ func (r *reconciler) apply(env *record.Envelope, subject *record.Subject, at tim
 			if err := r.putState(root, f, f); err != nil {
 				return err
 			}
+			if err := consentChanged(r.ctx, r.tx, r.now, root, f.Purpose, "", &f, ""); err != nil {
+				return err
+			}
 		case n == 1:
 			if err := r.fold(root, f); err != nil {
 				return err
@@ -284,7 +287,7 @@ func (r *reconciler) merge(into, from, reason, by string) error {
 	if _, err := r.st["mergePut"].ExecContext(r.ctx, into, from, reason, by, r.now); err != nil {
 		return fmt.Errorf("save merge: %w", err)
 	}
-	return regroup(r.ctx, r.tx, []string{from, into})
+	return regroup(r.ctx, r.tx, r.now, []string{from, into})
 }
 
 // fold brings one new fact into its subject's state: directly when it
@@ -296,18 +299,25 @@ func (r *reconciler) fold(root string, f hub.Fact) error {
 		&lastAt, &last.HLC, &last.Collector, &last.Seq, &last.EventID)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
-		return r.putState(root, f, f)
+		if err := r.putState(root, f, f); err != nil {
+			return err
+		}
+		return consentChanged(r.ctx, r.tx, r.now, root, f.Purpose, "", &f, "")
 	case err != nil:
 		return fmt.Errorf("read consent state: %w", err)
 	}
 	cur.Purpose, cur.Effect, cur.At, last.At = f.Purpose, hub.Effect(effect), parseTime(at), parseTime(lastAt)
 	if hub.Compare(f, last) > 0 {
+		prev := cur.Effect
 		if hub.Supersedes(f, cur) {
 			cur = f
 		}
-		return r.putState(root, cur, f)
+		if err := r.putState(root, cur, f); err != nil {
+			return err
+		}
+		return consentChanged(r.ctx, r.tx, r.now, root, f.Purpose, prev, &cur, "")
 	}
-	return decideAgain(r.ctx, r.tx, root, f.Purpose)
+	return decideAgain(r.ctx, r.tx, r.now, root, f.Purpose)
 }
 
 func (r *reconciler) putState(root string, win, last hub.Fact) error {
@@ -351,9 +361,14 @@ func groupFacts(ctx context.Context, q querier, root, purpose string) ([]hub.Fac
 }
 
 // decideAgain recomputes one root subject's state for one purpose, or for
-// every purpose when purpose is "", from the whole history of its group.
-func decideAgain(ctx context.Context, tx *sql.Tx, root, purpose string) error {
+// every purpose when purpose is "", from the whole history of its group,
+// and notifies each decision that changed.
+func decideAgain(ctx context.Context, tx *sql.Tx, now, root, purpose string) error {
 	facts, err := groupFacts(ctx, tx, root, purpose)
+	if err != nil {
+		return err
+	}
+	prev, err := consentEffects(ctx, tx, root, purpose)
 	if err != nil {
 		return err
 	}
@@ -371,6 +386,16 @@ func decideAgain(ctx context.Context, tx *sql.Tx, root, purpose string) error {
 			win.RetentionDays, hub.FormatTime(last.At), int64(last.HLC), last.Collector, last.Seq, last.EventID); err != nil {
 			return fmt.Errorf("save consent state: %w", err)
 		}
+		if err := consentChanged(ctx, tx, now, root, p, prev[p], &win, ""); err != nil {
+			return err
+		}
+	}
+	for p, e := range prev {
+		if byPurpose[p] == nil {
+			if err := consentChanged(ctx, tx, now, root, p, e, nil, ""); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
 }
@@ -378,7 +403,7 @@ func decideAgain(ctx context.Context, tx *sql.Tx, root, purpose string) error {
 // regroup recomputes, for every subject in the groups of roots, its root
 // by following the active merge links, then decides every purpose again
 // for each resulting root. Merges and undos both end here.
-func regroup(ctx context.Context, tx *sql.Tx, roots []string) error {
+func regroup(ctx context.Context, tx *sql.Tx, now string, roots []string) error {
 	members := map[string]bool{}
 	for _, r := range roots {
 		rows, err := tx.QueryContext(ctx, `SELECT id FROM subjects WHERE root = ?`, r)
@@ -418,13 +443,28 @@ func regroup(ctx context.Context, tx *sql.Tx, roots []string) error {
 	}
 	for _, r := range roots {
 		if !newRoots[r] {
+			// The subject is no longer a root: its decisions are now its
+			// group's, which receivers hear about under merged_into.
+			prev, err := consentEffects(ctx, tx, r, "")
+			if err != nil {
+				return err
+			}
+			var into string
+			if err := tx.QueryRowContext(ctx, `SELECT root FROM subjects WHERE id = ?`, r).Scan(&into); err != nil {
+				return err
+			}
+			for p, e := range prev {
+				if err := consentChanged(ctx, tx, now, r, p, e, nil, into); err != nil {
+					return err
+				}
+			}
 			if _, err := tx.ExecContext(ctx, `DELETE FROM consent_state WHERE subject_id = ?`, r); err != nil {
 				return err
 			}
 		}
 	}
 	for r := range newRoots {
-		if err := decideAgain(ctx, tx, r, ""); err != nil {
+		if err := decideAgain(ctx, tx, now, r, ""); err != nil {
 			return err
 		}
 	}
