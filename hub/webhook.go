@@ -135,4 +135,14 @@ type WebhookStore interface {
 	// ResumeWebhook clears a pause; with skip, the notification it stopped
 	// at is logged as skipped and passed over, else it is tried again.
 	ResumeWebhook(ctx context.Context, id string, skip bool) (*Webhook, error)
+	// WebhookLags reads how far each webhook is behind the feed.
+	WebhookLags(ctx context.Context) ([]WebhookLag, error)
+}
+
+// WebhookLag is how far one webhook is behind the feed.
+type WebhookLag struct {
+	ID      string
+	Pending int64   // notifications after its cursor (of any type)
+	Seconds float64 // age of the oldest of them; 0 when caught up
+	Paused  bool
 }

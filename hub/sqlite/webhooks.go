@@ -219,16 +219,8 @@ func (s *Store) ResumeWebhook(ctx context.Context, id string, skip bool) (*hub.W
 	return s.Webhook(ctx, id)
 }
 
-// WebhookLag is how far one webhook is behind the feed.
-type WebhookLag struct {
-	ID      string
-	Pending int64   // notifications after its cursor (of any type)
-	Seconds float64 // age of the oldest of them; 0 when caught up
-	Paused  bool
-}
-
 // WebhookLags reads every webhook's lag, for /metrics.
-func (s *Store) WebhookLags(ctx context.Context) ([]WebhookLag, error) {
+func (s *Store) WebhookLags(ctx context.Context) ([]hub.WebhookLag, error) {
 	rows, err := s.db.R.QueryContext(ctx, `SELECT w.id, w.paused_at IS NOT NULL,
 		COALESCE((SELECT MAX(seq) FROM notifications), 0) - w.cursor,
 		(SELECT created_at FROM notifications n WHERE n.seq > w.cursor ORDER BY n.seq LIMIT 1)
@@ -237,9 +229,9 @@ func (s *Store) WebhookLags(ctx context.Context) ([]WebhookLag, error) {
 		return nil, fmt.Errorf("webhook lag: %w", err)
 	}
 	defer rows.Close()
-	var out []WebhookLag
+	var out []hub.WebhookLag
 	for rows.Next() {
-		var l WebhookLag
+		var l hub.WebhookLag
 		var oldest sql.NullString
 		if err := rows.Scan(&l.ID, &l.Paused, &l.Pending, &oldest); err != nil {
 			return nil, err
