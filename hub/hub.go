@@ -220,6 +220,7 @@ type Store interface {
 	SubjectStore
 	ProofStore
 	Notifications
+	WebhookStore
 	Keys(ctx context.Context) (*Keys, error)
 	Authenticate(ctx context.Context, token string) (Scope, error)
 	Enroll(ctx context.Context, code string, signKey ed25519.PublicKey, appVersion, host string) (*Enrolled, error)

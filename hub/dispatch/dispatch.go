@@ -266,7 +266,7 @@ func (d *Dispatcher) deliver(ctx context.Context, id string, n hub.Notification)
 		if w.Paused != nil || w.Cursor >= n.Seq {
 			return false, nil
 		}
-		r := d.send(ctx, w, n, body)
+		r := d.send(ctx, w, n, body, strconv.FormatInt(n.Seq, 10))
 		if ctx.Err() != nil && r.Outcome != hub.DeliveryDelivered {
 			return false, nil // cut off by shutdown; delivered again after a restart
 		}
@@ -310,8 +310,26 @@ type result struct {
 // maxErrorBody bounds how much of a refusal's body the log keeps.
 const maxErrorBody = 512
 
+// TestType is the type of the notification Test sends.
+const TestType = "webhook.test"
+
+// Test sends w one signed webhook.test notification, outside the feed and
+// the delivery log, and returns how the receiver answered (Outcome is
+// delivered, retry or failed, as a real delivery's would be).
+func (d *Dispatcher) Test(ctx context.Context, w *hub.Webhook) hub.Delivery {
+	if d.Client == nil {
+		d.Client = NewClient(d.Timeout)
+	}
+	now := d.Now()
+	p := Payload{ID: "test-" + strconv.FormatInt(now.UnixNano(), 10), Type: TestType, At: now.UTC(),
+		Data: json.RawMessage(`{"message":"a test from attesta-hub webhook test"}`)}
+	body, _ := json.Marshal(p)
+	r := d.send(ctx, w, hub.Notification{Type: TestType}, body, p.ID)
+	return r.Delivery
+}
+
 // send makes one attempt.
-func (d *Dispatcher) send(ctx context.Context, w *hub.Webhook, n hub.Notification, body []byte) result {
+func (d *Dispatcher) send(ctx context.Context, w *hub.Webhook, n hub.Notification, body []byte, eventID string) result {
 	start := d.Now()
 	r := result{Delivery: hub.Delivery{WebhookID: w.ID, Seq: n.Seq, Type: n.Type, AttemptedAt: start}}
 	defer func() { r.DurationMS = d.Now().Sub(start).Milliseconds() }()
@@ -322,7 +340,7 @@ func (d *Dispatcher) send(ctx context.Context, w *hub.Webhook, n hub.Notificatio
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "attesta-hub/"+hub.Version)
-	req.Header.Set(webhook.EventIDHeader, strconv.FormatInt(n.Seq, 10))
+	req.Header.Set(webhook.EventIDHeader, eventID)
 	req.Header.Set(webhook.EventTypeHeader, n.Type)
 	req.Header.Set(webhook.WebhookIDHeader, w.ID)
 	req.Header.Set(webhook.SignatureHeader, webhook.Sign(w.Secret, d.Now(), body))

@@ -38,7 +38,11 @@ func (c *clock) Sleep(ctx context.Context, d time.Duration) error {
 	return ctx.Err()
 }
 
-func (c *clock) waits() []time.Duration { c.mu.Lock(); defer c.mu.Unlock(); return slices.Clone(c.sleeps) }
+func (c *clock) waits() []time.Duration {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Clone(c.sleeps)
+}
 
 func openStore(t *testing.T) *sqlite.Store {
 	t.Helper()

@@ -22,12 +22,15 @@ type Config struct {
 	SyncWindow      int
 	SyncMaxBatch    int
 	SyncMaxBytes    int
+	WebhookBackoff  time.Duration
+	WebhookTimeout  time.Duration
 }
 
 // NewConfig returns the defaults.
 func NewConfig() Config {
 	return Config{DataDir: config.DefaultDataDir("attesta-hub"), Listen: ":8700", SkewBound: 5 * time.Minute, ShutdownTimeout: 10 * time.Second,
-		LogLevel: "info", LogFormat: "auto", MaxSessions: 2000, SyncWindow: 8, SyncMaxBatch: 500, SyncMaxBytes: 8 << 20}
+		LogLevel: "info", LogFormat: "auto", MaxSessions: 2000, SyncWindow: 8, SyncMaxBatch: 500, SyncMaxBytes: 8 << 20,
+		WebhookBackoff: 5 * time.Minute, WebhookTimeout: 10 * time.Second}
 }
 
 // Loader binds the settings to c's fields.
@@ -57,6 +60,10 @@ func (c *Config) Loader() *config.Loader {
 			Help: "Records per batch a collector may send."},
 		config.Setting{Key: "sync_max_batch_bytes", Value: config.Int(&c.SyncMaxBytes, 64<<10, 64<<20),
 			Help: "Encoded bytes per batch a collector may send (8388608 is 8 MiB)."},
+		config.Setting{Key: "webhook_max_backoff", Value: config.Duration(&c.WebhookBackoff, time.Second, 24*time.Hour),
+			Help: "Longest wait between two attempts to deliver to a webhook that is down\n(retries never stop; they start at 1s and double, with jitter)."},
+		config.Setting{Key: "webhook_timeout", Value: config.Duration(&c.WebhookTimeout, time.Second, 5*time.Minute),
+			Help: "How long one webhook delivery may take before it counts as failed and is retried."},
 	)
 }
 

@@ -23,6 +23,7 @@ import (
 
 	"github.com/attesta/attesta/fixtures"
 	"github.com/attesta/attesta/hub"
+	"github.com/attesta/attesta/hub/dispatch"
 	hubhttp "github.com/attesta/attesta/hub/http"
 	"github.com/attesta/attesta/hub/sqlite"
 	"github.com/attesta/attesta/hub/ws"
@@ -42,6 +43,8 @@ Usage:
   attesta-hub token create --scope admin|read|check [--data DIR]
   attesta-hub touchpoint list [--data DIR]
   attesta-hub device list|revoke ID [--data DIR]
+  attesta-hub webhook add URL --events consent.changed,request.created,... [--description TEXT] [--data DIR]
+  attesta-hub webhook list|remove ID|deliveries ID [--failed]|resume ID [--skip]|test ID [--data DIR]
   attesta-hub proof verify BUNDLE.zip [--json]     check a proof bundle offline (no database, no network)
   attesta-hub proof export RECORD-ID [--out FILE] [--data DIR]
   attesta-hub proof key [--data DIR]               the hub key fingerprint to publish for inspectors
@@ -72,7 +75,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return apperr.Errorf(apperr.EINVALID, "a command is required")
 	}
 	cmd, rest := args[0], args[1:]
-	if len(rest) > 0 && (cmd == "token" || cmd == "touchpoint" || cmd == "device" || cmd == "proof") {
+	if len(rest) > 0 && (cmd == "token" || cmd == "touchpoint" || cmd == "device" || cmd == "proof" || cmd == "webhook") {
 		cmd, rest = cmd+" "+rest[0], rest[1:]
 	}
 	switch cmd {
@@ -86,6 +89,8 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return touchpointsCmd(ctx, rest, stdout)
 	case "device list", "device revoke":
 		return deviceCmd(ctx, cmd, rest, stdout)
+	case "webhook add", "webhook list", "webhook remove", "webhook deliveries", "webhook resume", "webhook test":
+		return webhookCmd(ctx, cmd, rest, stdout, stderr)
 	case "proof verify", "proof export", "proof key":
 		return proofCmd(ctx, cmd, rest, stdout)
 	case "service":
@@ -202,6 +207,7 @@ type Main struct {
 	Store   *sqlite.Store
 	Sync    *ws.Server
 	HTTP    *hubhttp.Server
+	Hooks   *dispatch.Dispatcher
 	Metrics *metrics.Registry
 }
 
@@ -227,10 +233,15 @@ func (m *Main) Run(ctx context.Context) error {
 	m.Sync.ReadLimit = max(m.Sync.ReadLimit, 2*int64(m.SyncMaxBytes)) // a frame is a batch plus its framing
 	m.HTTP = hubhttp.NewServer(st, m.Sync)
 	m.HTTP.Addr, m.HTTP.Logger, m.HTTP.PublicURL = m.Listen, m.Logger, m.PublicURL
+	m.Hooks = dispatch.New(st)
+	m.Hooks.Logger, m.Hooks.MaxBackoff, m.Hooks.Timeout = m.Logger, m.WebhookBackoff, m.WebhookTimeout
 	m.Metrics = metrics.NewRegistry()
-	m.Metrics.Register(m.Sync, st)
+	m.Metrics.Register(m.Sync, st, m.Hooks)
 	m.HTTP.ServeMetrics(m.Metrics, m.MetricsOpen)
-	return m.HTTP.Open()
+	if err := m.HTTP.Open(); err != nil {
+		return err
+	}
+	return m.Hooks.Open()
 }
 
 // Close stops within ShutdownTimeout: it refuses new sync sessions and API
@@ -246,6 +257,7 @@ func (m *Main) Close() error {
 		var g errgroup.Group // hijacked sync sessions are not part of the HTTP server's shutdown
 		g.Go(func() error { return m.Sync.Shutdown(ctx) })
 		g.Go(func() error { return m.HTTP.Close(ctx) })
+		g.Go(func() error { return m.Hooks.Close(ctx) })
 		if err := g.Wait(); err != nil {
 			m.Logger.Warn("shutdown deadline reached; the rest was cut off", "timeout", m.ShutdownTimeout, "err", err)
 		}
