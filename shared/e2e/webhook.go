@@ -129,7 +129,11 @@ func (r *Receiver) Accepted() []Delivery {
 func (r *Receiver) Attempts() int { r.mu.Lock(); defer r.mu.Unlock(); return r.attempts }
 
 // Bad lists deliveries that failed verification.
-func (r *Receiver) Bad() []string { r.mu.Lock(); defer r.mu.Unlock(); return append([]string(nil), r.bad...) }
+func (r *Receiver) Bad() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]string(nil), r.bad...)
+}
 
 // Notification is a row of the hub's change feed.
 type Notification struct {

@@ -260,7 +260,7 @@ func TestWebhookAPI(t *testing.T) {
 		t.Fatalf("create: %d %+v", code, created)
 	}
 	for body, msg := range map[string]string{
-		`{"url":"ftp://crm.example.com","events":["consent.changed"]}`: "http:// or https://",
+		`{"url":"ftp://crm.example.com","events":["consent.changed"]}`:   "http:// or https://",
 		`{"url":"https://crm.example.com","events":["consent.chnaged"]}`: `unknown event "consent.chnaged"`,
 		`{"url":"https://crm.example.com","events":[]}`:                  "at least one event",
 		`{"url":"https://u:p@crm.example.com","events":["*"]}`:           "credentials",
