@@ -370,3 +370,15 @@ func TestRetryAfterParse(t *testing.T) {
 		}
 	}
 }
+
+func FuzzRetryAfter(f *testing.F) {
+	for _, s := range []string{"", "30", "-1", "Mon, 04 May 2026 09:02:00 GMT", "Monday, 04-May-26 09:02:00 GMT", "9223372036854775807"} {
+		f.Add(s)
+	}
+	now := time.Date(2026, 5, 4, 9, 0, 0, 0, time.UTC)
+	f.Fuzz(func(t *testing.T, v string) {
+		if d := dispatch.RetryAfter(v, now); d < 0 {
+			t.Fatalf("RetryAfter(%q) = %s", v, d)
+		}
+	})
+}
