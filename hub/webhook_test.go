@@ -10,10 +10,10 @@ import (
 
 func TestNewWebhookValidate(t *testing.T) {
 	for _, tc := range []struct {
-		url     string
-		events  []string
-		want    string // "" valid; else part of the refusal
-		events2 string
+		url    string
+		events []string
+		want   string // "" valid; else part of the refusal
+		norm   string
 	}{
 		{"https://crm.example.com/hooks", []string{"consent.changed"}, "", "consent.changed"},
 		{" http://10.0.0.5:8080/h?x=1 ", []string{"request.created", " consent.changed", "request.created", ""}, "", "consent.changed,request.created"},
@@ -34,8 +34,8 @@ func TestNewWebhookValidate(t *testing.T) {
 		switch {
 		case tc.want == "" && err != nil:
 			t.Errorf("%q %v: %v", tc.url, tc.events, err)
-		case tc.want == "" && strings.Join(n.Events, ",") != tc.events2:
-			t.Errorf("%q: events %v, want %s", tc.url, n.Events, tc.events2)
+		case tc.want == "" && strings.Join(n.Events, ",") != tc.norm:
+			t.Errorf("%q: events %v, want %s", tc.url, n.Events, tc.norm)
 		case tc.want != "" && (apperr.Code(err) != apperr.EINVALID || !strings.Contains(apperr.Message(err), tc.want)):
 			t.Errorf("%q %v: %v, want a refusal with %q", tc.url, tc.events, err, tc.want)
 		}
