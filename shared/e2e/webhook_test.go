@@ -241,7 +241,50 @@ func TestWebhookResumesAfterHubRestart(t *testing.T) {
 	if len(got) != len(want)+1 || len(rc.Bad()) > 0 {
 		t.Fatalf("%d deliveries for %d changes; bad %v", len(got), len(want), rc.Bad())
 	}
-	_ = id
+
+	// A graceful stop does not wait for a receiver that hangs: the attempt
+	// is cut off and made again after the restart.
+	hang := make(chan struct{})
+	hanging := make(chan string, 1)
+	rc.mu.Lock()
+	rc.Answer = func(d Delivery, attempt int) int {
+		select {
+		case hanging <- d.ID:
+			<-hang
+			return 500
+		default:
+			return 200
+		}
+	}
+	rc.mu.Unlock()
+	defer close(hang)
+	check := strings.TrimSpace(Run(t, Binaries.Hub, "token", "create", "--data", h.Dir, "--scope", "check"))
+	if code := api(t, h, check, "POST", "/api/v1/withdrawals", `{"email":"ada0@esempio.it","purposes":["newsletter"],"channel":"newsletter-engine"}`, nil); code != 201 {
+		t.Fatalf("withdrawal: %d", code)
+	}
+	var withdrawn string
+	select {
+	case withdrawn = <-hanging:
+	case <-time.After(60 * time.Second):
+		t.Fatal("the withdrawal was never delivered")
+	}
+	h.Stop()
+	if out := h.Proc.Output(); !strings.Contains(out, "shutdown complete") || strings.Contains(out, "deadline reached") {
+		t.Fatalf("the hub did not stop cleanly while a receiver hung:\n%s", out)
+	}
+	h.Start()
+	Eventually(t, 60*time.Second, "the withdrawal delivered after the restart", func() (bool, string) {
+		for _, d := range rc.Accepted() {
+			if d.ID == withdrawn {
+				return true, ""
+			}
+		}
+		return false, fmt.Sprint(len(rc.Accepted()))
+	})
+	var after []hookInfo
+	if err := json.Unmarshal([]byte(Run(t, Binaries.Hub, "webhook", "list", "--json", "--data", h.Dir)), &after); err != nil || after[0].ID != id {
+		t.Fatal(after, err)
+	}
 }
 
 // The admin API adds, lists, shows and removes webhooks, refuses bad ones
