@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"fmt"
 
 	"github.com/attesta/attesta/hub"
@@ -31,18 +32,41 @@ func decisionName(e hub.Effect) string {
 	return hub.Unknown
 }
 
-// consentChanged appends a consent.changed notification when win (nil:
-// none) decides differently from prev. Only a change of decision is news:
-// a second identical grant is not.
-func consentChanged(ctx context.Context, tx *sql.Tx, now, root, purpose string, prev hub.Effect, win *hub.Fact, mergedInto string) error {
-	c := ConsentChange{SubjectID: root, Purpose: purpose, Previous: decisionName(prev), Decision: hub.Unknown, MergedInto: mergedInto}
+// consentChange is the notification for win (nil: none) deciding after
+// prev; ok is false when the decision is the same. Only a change of
+// decision is news: a second identical grant is not.
+func consentChange(root, purpose string, prev hub.Effect, win *hub.Fact, mergedInto string) (c ConsentChange, ok bool) {
+	c = ConsentChange{SubjectID: root, Purpose: purpose, Previous: decisionName(prev), Decision: hub.Unknown, MergedInto: mergedInto}
 	if win != nil {
 		c.Decision, c.EventID, c.Since = decisionName(win.Effect), win.EventID, hub.FormatTime(win.At)
 	}
-	if c.Decision == c.Previous {
+	return c, c.Decision != c.Previous
+}
+
+// consentChanged appends a consent.changed notification when the decision
+// changed (merges and undos).
+func consentChanged(ctx context.Context, tx *sql.Tx, now, root, purpose string, prev hub.Effect, win *hub.Fact, mergedInto string) error {
+	if c, ok := consentChange(root, purpose, prev, win, mergedInto); ok {
+		return notify(ctx, tx, hub.NotifyConsentChanged, root, now, c)
+	}
+	return nil
+}
+
+// changed is consentChanged for ingest, with the reconciler's prepared
+// statement: one INSERT per change and nothing else.
+func (r *reconciler) changed(root string, prev hub.Effect, win *hub.Fact) error {
+	c, ok := consentChange(root, win.Purpose, prev, win, "")
+	if !ok {
 		return nil
 	}
-	return notify(ctx, tx, hub.NotifyConsentChanged, root, now, c)
+	b, err := json.Marshal(c)
+	if err != nil {
+		return err
+	}
+	if _, err := r.st["notify"].ExecContext(r.ctx, hub.NotifyConsentChanged, root, r.now, string(b)); err != nil {
+		return fmt.Errorf("notification %s: %w", hub.NotifyConsentChanged, err)
+	}
+	return nil
 }
 
 // consentEffects reads a root subject's current effects, for one purpose or

@@ -46,6 +46,7 @@ var reconcileSQL = map[string]string{
 	"folded":   `SELECT s.root FROM identifiers i JOIN subjects s ON s.id = i.subject_id WHERE i.folded = ? AND i.value != ? LIMIT 20`,
 	"suggest":  `INSERT INTO suggestions (subject_a, subject_b, reason, score, created_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
 	"mergePut": `INSERT INTO merges (into_id, from_id, reason, by, created_at) VALUES (?, ?, ?, ?, ?)`,
+	"notify":   `INSERT INTO notifications (type, subject_id, created_at, data) VALUES (?, ?, ?, ?)`,
 }
 
 func newReconciler(ctx context.Context, tx *sql.Tx, cat *catalog.Catalog, now string) (*reconciler, func(), error) {
@@ -120,7 +121,7 @@ func (r *reconciler) apply(env *record.Envelope, subject *record.Subject, at tim
 			if err := r.putState(root, f, f); err != nil {
 				return err
 			}
-			if err := consentChanged(r.ctx, r.tx, r.now, root, f.Purpose, "", &f, ""); err != nil {
+			if err := r.changed(root, "", &f); err != nil {
 				return err
 			}
 		case n == 1:
@@ -302,7 +303,7 @@ func (r *reconciler) fold(root string, f hub.Fact) error {
 		if err := r.putState(root, f, f); err != nil {
 			return err
 		}
-		return consentChanged(r.ctx, r.tx, r.now, root, f.Purpose, "", &f, "")
+		return r.changed(root, "", &f)
 	case err != nil:
 		return fmt.Errorf("read consent state: %w", err)
 	}
@@ -315,7 +316,7 @@ func (r *reconciler) fold(root string, f hub.Fact) error {
 		if err := r.putState(root, cur, f); err != nil {
 			return err
 		}
-		return consentChanged(r.ctx, r.tx, r.now, root, f.Purpose, prev, &cur, "")
+		return r.changed(root, prev, &cur)
 	}
 	return decideAgain(r.ctx, r.tx, r.now, root, f.Purpose)
 }
