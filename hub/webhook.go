@@ -135,6 +135,9 @@ type WebhookStore interface {
 	// ResumeWebhook clears a pause; with skip, the notification it stopped
 	// at is logged as skipped and passed over, else it is tried again.
 	ResumeWebhook(ctx context.Context, id string, skip bool) (*Webhook, error)
+	// PruneDeliveries deletes delivery log entries attempted before t,
+	// except failed ones (few, and the reason a webhook paused).
+	PruneDeliveries(ctx context.Context, before time.Time) (int64, error)
 	// WebhookLags reads how far each webhook is behind the feed.
 	WebhookLags(ctx context.Context) ([]WebhookLag, error)
 }

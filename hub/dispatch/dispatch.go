@@ -64,6 +64,7 @@ type Dispatcher struct {
 	MaxRetryAfter  time.Duration // longest Retry-After honoured; default 1h
 	Poll           time.Duration // how often idle workers look for news; default 1s
 	Batch          int           // notifications read at a time; default 100
+	LogRetention   time.Duration // delivery log entries older than this are pruned hourly (failed ones kept); default 30 days
 
 	Now func() time.Time
 	// Sleep waits out a retry interval, or until ctx ends; tests replace it
@@ -78,7 +79,7 @@ type Dispatcher struct {
 // New returns a dispatcher with defaults.
 func New(store hub.WebhookStore) *Dispatcher {
 	return &Dispatcher{Store: store, Logger: slog.Default(), Timeout: 10 * time.Second, InitialBackoff: time.Second,
-		MaxBackoff: 5 * time.Minute, MaxRetryAfter: time.Hour, Poll: time.Second, Batch: 100, Now: time.Now, Sleep: sleep,
+		MaxBackoff: 5 * time.Minute, MaxRetryAfter: time.Hour, Poll: time.Second, Batch: 100, LogRetention: 30 * 24 * time.Hour, Now: time.Now, Sleep: sleep,
 		deliveries: metrics.NewCounter("attesta_hub_webhook_deliveries_total",
 			"Webhook delivery attempts by webhook and outcome (delivered, retry, failed).", "webhook", "outcome")}
 }
@@ -158,7 +159,16 @@ func (d *Dispatcher) supervise(ctx context.Context) {
 		done   chan struct{}
 	}
 	workers := map[string]running{}
+	var pruned time.Time
 	for {
+		if now := time.Now(); now.Sub(pruned) >= time.Hour {
+			pruned = now
+			if n, err := d.Store.PruneDeliveries(ctx, d.Now().Add(-d.LogRetention)); err != nil && ctx.Err() == nil {
+				d.Logger.Error("prune webhook delivery log", "err", err)
+			} else if n > 0 {
+				d.Logger.Info("webhook delivery log pruned", "entries", n, "older_than", d.LogRetention)
+			}
+		}
 		hooks, err := d.Store.Webhooks(ctx)
 		if err != nil && ctx.Err() == nil {
 			d.Logger.Error("list webhooks", "err", err)

@@ -234,7 +234,7 @@ func (m *Main) Run(ctx context.Context) error {
 	m.HTTP = hubhttp.NewServer(st, m.Sync)
 	m.HTTP.Addr, m.HTTP.Logger, m.HTTP.PublicURL = m.Listen, m.Logger, m.PublicURL
 	m.Hooks = dispatch.New(st)
-	m.Hooks.Logger, m.Hooks.MaxBackoff, m.Hooks.Timeout = m.Logger, m.WebhookBackoff, m.WebhookTimeout
+	m.Hooks.Logger, m.Hooks.MaxBackoff, m.Hooks.Timeout, m.Hooks.LogRetention = m.Logger, m.WebhookBackoff, m.WebhookTimeout, m.WebhookLogKeep
 	m.Metrics = metrics.NewRegistry()
 	m.Metrics.Register(m.Sync, st, m.Hooks)
 	m.HTTP.ServeMetrics(m.Metrics, m.MetricsOpen)
