@@ -12,6 +12,12 @@
 // Delivery is at least once: the cursor moves in the transaction that logs a
 // 2xx, so a crash between the receiver's 2xx and that commit delivers the
 // notification again after a restart. Receivers deduplicate by event id.
+//
+// The cursor is a feed position, which is safe because the feed's seq
+// order is its commit order: SQLite has one writer. A PostgreSQL store
+// must keep that true (assign seq under a lock, or hold readers back
+// behind transactions still open), or a notification that commits after
+// a later-numbered one would be passed over.
 package dispatch
 
 import (
