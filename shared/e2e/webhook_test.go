@@ -328,6 +328,26 @@ func TestWebhookAPI(t *testing.T) {
 	if code := api(t, h, admin, "POST", "/api/v1/webhooks/"+created.ID+"/resume", "", nil); code != 409 {
 		t.Fatalf("resuming a webhook that is not paused: %d", code)
 	}
+	// webhook test sends one signed webhook.test and says how it went.
+	rc := NewReceiver(t)
+	rc.Up()
+	var live struct{ ID, Secret string }
+	if code := api(t, h, admin, "POST", "/api/v1/webhooks", fmt.Sprintf(`{"url":%q,"events":["*"]}`, rc.URL()), &live); code != 201 {
+		t.Fatalf("create: %d", code)
+	}
+	rc.mu.Lock()
+	rc.Secret = live.Secret
+	rc.mu.Unlock()
+	if out := Run(t, Binaries.Hub, "webhook", "test", live.ID, "--data", h.Dir); !strings.Contains(out, ": delivered in") {
+		t.Fatalf("webhook test printed %q", out)
+	}
+	if got := rc.Accepted(); len(got) != 1 || got[0].Type != "webhook.test" || len(rc.Bad()) != 0 {
+		t.Fatalf("receiver got %+v, bad %v", got, rc.Bad())
+	}
+	rc.Down()
+	if out, stderr, err := RunErr(Binaries.Hub, "webhook", "test", live.ID, "--data", h.Dir); err == nil || !strings.Contains(stderr, "refused") {
+		t.Fatalf("webhook test to a receiver that is down: %v %q %q", err, out, stderr)
+	}
 	if code := api(t, h, admin, "DELETE", "/api/v1/webhooks/"+created.ID, "", nil); code != 204 {
 		t.Fatalf("delete: %d", code)
 	}
