@@ -25,6 +25,25 @@ type Webhook struct {
 	// until an admin resumes the webhook, so nothing is dropped unseen.
 	Paused *WebhookPause `json:"paused,omitempty"`
 	Secret string        `json:"-"`
+	// OldSecret, after a rotation, signs deliveries too until OldUntil.
+	OldSecret string     `json:"-"`
+	OldUntil  *time.Time `json:"old_secret_until,omitempty"`
+}
+
+// Secrets are the keys deliveries at now are signed with: the current one
+// and, during a rotation's grace period, the one before.
+func (w *Webhook) Secrets(now time.Time) []string {
+	if w.OldSecret != "" && w.OldUntil != nil && now.Before(*w.OldUntil) {
+		return []string{w.Secret, w.OldSecret}
+	}
+	return []string{w.Secret}
+}
+
+// WebhookUpdate changes a webhook; nil fields stay as they are.
+type WebhookUpdate struct {
+	URL         *string  `json:"url"`
+	Events      []string `json:"events"`
+	Description *string  `json:"description"`
 }
 
 // WebhookPause is why and where delivery stopped.
@@ -132,6 +151,12 @@ type WebhookStore interface {
 	// PassWebhook moves the cursor over notifications the webhook does not
 	// subscribe to, up to seq.
 	PassWebhook(ctx context.Context, id string, seq int64) error
+	// UpdateWebhook changes a webhook's URL, events or description; its
+	// cursor stays, so nothing is lost or sent twice by the change.
+	UpdateWebhook(ctx context.Context, id string, u WebhookUpdate) (*Webhook, error)
+	// RotateWebhookSecret gives a webhook a new secret; the old one signs
+	// deliveries too for grace, so receivers can switch without a gap.
+	RotateWebhookSecret(ctx context.Context, id string, grace time.Duration) (*Webhook, error)
 	// ResumeWebhook clears a pause; with skip, the notification it stopped
 	// at is logged as skipped and passed over, else it is tried again.
 	ResumeWebhook(ctx context.Context, id string, skip bool) (*Webhook, error)

@@ -359,7 +359,8 @@ func (d *Dispatcher) send(ctx context.Context, w *hub.Webhook, n hub.Notificatio
 	req.Header.Set(webhook.EventIDHeader, eventID)
 	req.Header.Set(webhook.EventTypeHeader, n.Type)
 	req.Header.Set(webhook.WebhookIDHeader, w.ID)
-	req.Header.Set(webhook.SignatureHeader, webhook.Sign(w.Secret, d.Now(), body))
+	now := d.Now()
+	req.Header.Set(webhook.SignatureHeader, webhook.SignAll(now, body, w.Secrets(now)...))
 	resp, err := d.Client.Do(req)
 	if err != nil {
 		r.Outcome, r.Error = hub.DeliveryRetry, err.Error()

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/attesta/attesta/hub"
 	"github.com/attesta/attesta/shared/apperr"
@@ -110,4 +111,55 @@ func (s *Server) resumeWebhook(w http.ResponseWriter, r *http.Request) {
 	}
 	s.Logger.Info("webhook resumed", "webhook", h.ID, "skipped", body.Skip)
 	writeJSON(w, http.StatusOK, h)
+}
+
+// updateWebhook answers PATCH /api/v1/webhooks/{id} with any of
+// {"url","events","description"}.
+func (s *Server) updateWebhook(w http.ResponseWriter, r *http.Request) {
+	var u hub.WebhookUpdate
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 16<<10))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&u); err != nil {
+		Error(w, r, s.Logger, apperr.Errorf(apperr.EINVALID, `malformed webhook update: %v; send any of {"url", "events", "description"}`, err))
+		return
+	}
+	h, err := s.Store.UpdateWebhook(r.Context(), r.PathValue("id"), u)
+	if err != nil {
+		Error(w, r, s.Logger, err)
+		return
+	}
+	s.Logger.Info("webhook updated", "webhook", h.ID, "url", h.URL, "events", h.Events)
+	writeJSON(w, http.StatusOK, h)
+}
+
+// rotateWebhookSecret answers POST /api/v1/webhooks/{id}/rotate-secret with
+// an optional {"grace": "24h"} (how long the old secret keeps signing too).
+func (s *Server) rotateWebhookSecret(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		Grace string `json:"grace"`
+	}
+	if r.ContentLength != 0 {
+		dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<10))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&body); err != nil {
+			Error(w, r, s.Logger, apperr.Errorf(apperr.EINVALID, `malformed rotation request: %v; send {"grace": "24h"} or nothing`, err))
+			return
+		}
+	}
+	grace := 24 * time.Hour
+	if body.Grace != "" {
+		d, err := time.ParseDuration(body.Grace)
+		if err != nil {
+			Error(w, r, s.Logger, apperr.Errorf(apperr.EINVALID, "grace %q is not a duration such as 24h", body.Grace))
+			return
+		}
+		grace = d
+	}
+	h, err := s.Store.RotateWebhookSecret(r.Context(), r.PathValue("id"), grace)
+	if err != nil {
+		Error(w, r, s.Logger, err)
+		return
+	}
+	s.Logger.Info("webhook secret rotated", "webhook", h.ID, "old_secret_until", h.OldUntil)
+	writeJSON(w, http.StatusOK, CreatedWebhook{Webhook: *h, Secret: h.Secret})
 }

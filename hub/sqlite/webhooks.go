@@ -18,15 +18,20 @@ import (
 
 var _ hub.WebhookStore = (*Store)(nil)
 
-const webhookCols = `id, url, events, description, secret, created_at, cursor, paused_at, paused_seq, paused_reason`
+const webhookCols = `id, url, events, description, secret, created_at, cursor, paused_at, paused_seq, paused_reason, old_secret, old_until`
 
 func scanWebhook(row interface{ Scan(...any) error }) (*hub.Webhook, error) {
 	var w hub.Webhook
 	var events, created string
-	var pausedAt, reason sql.NullString
+	var pausedAt, reason, oldSecret, oldUntil sql.NullString
 	var pausedSeq sql.NullInt64
-	if err := row.Scan(&w.ID, &w.URL, &events, &w.Description, &w.Secret, &created, &w.Cursor, &pausedAt, &pausedSeq, &reason); err != nil {
+	if err := row.Scan(&w.ID, &w.URL, &events, &w.Description, &w.Secret, &created, &w.Cursor, &pausedAt, &pausedSeq, &reason,
+		&oldSecret, &oldUntil); err != nil {
 		return nil, err
+	}
+	if oldSecret.Valid && oldUntil.Valid {
+		until := parseTime(oldUntil.String)
+		w.OldSecret, w.OldUntil = oldSecret.String, &until
 	}
 	w.Events, w.CreatedAt = strings.Split(events, ","), parseTime(created)
 	if pausedAt.Valid {
@@ -44,17 +49,72 @@ func (s *Store) CreateWebhook(ctx context.Context, n hub.NewWebhook) (*hub.Webho
 	if err != nil {
 		return nil, err
 	}
-	b := make([]byte, 32)
-	if _, err := rand.Read(b); err != nil {
+	secret, err := newSecret()
+	if err != nil {
 		return nil, err
 	}
-	secret := "whsec_" + base64.RawURLEncoding.EncodeToString(b)
 	if _, err := s.db.W.ExecContext(ctx, `INSERT INTO webhooks (id, url, events, description, secret, created_at, cursor)
 		VALUES (?, ?, ?, ?, ?, ?, (SELECT COALESCE(MAX(seq), 0) FROM notifications))`,
 		id.String(), n.URL, strings.Join(n.Events, ","), n.Description, secret, s.now()); err != nil {
 		return nil, fmt.Errorf("save webhook: %w", err)
 	}
 	return s.Webhook(ctx, id.String())
+}
+
+func newSecret() (string, error) {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return "", err
+	}
+	return "whsec_" + base64.RawURLEncoding.EncodeToString(b), nil
+}
+
+// UpdateWebhook changes a webhook's URL, events or description, validated
+// as when it was added; the cursor stays.
+func (s *Store) UpdateWebhook(ctx context.Context, id string, u hub.WebhookUpdate) (*hub.Webhook, error) {
+	w, err := s.Webhook(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	n := hub.NewWebhook{URL: w.URL, Events: w.Events, Description: w.Description}
+	if u.URL != nil {
+		n.URL = *u.URL
+	}
+	if u.Events != nil {
+		n.Events = u.Events
+	}
+	if u.Description != nil {
+		n.Description = *u.Description
+	}
+	if err := n.Validate(); err != nil {
+		return nil, err
+	}
+	if _, err := s.db.W.ExecContext(ctx, `UPDATE webhooks SET url = ?, events = ?, description = ? WHERE id = ?`,
+		n.URL, strings.Join(n.Events, ","), n.Description, id); err != nil {
+		return nil, fmt.Errorf("update webhook: %w", err)
+	}
+	return s.Webhook(ctx, id)
+}
+
+// RotateWebhookSecret gives a webhook a new secret and keeps the current
+// one signing for grace.
+func (s *Store) RotateWebhookSecret(ctx context.Context, id string, grace time.Duration) (*hub.Webhook, error) {
+	if grace < 0 || grace > 30*24*time.Hour {
+		return nil, apperr.Errorf(apperr.EINVALID, "the grace period must be between 0 and 720h")
+	}
+	secret, err := newSecret()
+	if err != nil {
+		return nil, err
+	}
+	res, err := s.db.W.ExecContext(ctx, `UPDATE webhooks SET old_secret = secret, old_until = ?, secret = ? WHERE id = ?`,
+		hub.FormatTime(s.Now().Add(grace)), secret, id)
+	if err != nil {
+		return nil, fmt.Errorf("rotate webhook secret: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return nil, apperr.Errorf(apperr.ENOTFOUND, "no webhook %q ('attesta-hub webhook list' shows them)", id)
+	}
+	return s.Webhook(ctx, id)
 }
 
 // Webhook returns one webhook with its secret.

@@ -84,6 +84,39 @@ func TestWebhookCursorPauseAndLog(t *testing.T) {
 	if ds, _ := e.st.Deliveries(ctx, w.ID, false, 100); len(ds) != 2 {
 		t.Fatalf("after pruning %+v", ds)
 	}
+	// An update keeps the cursor; a bad one changes nothing.
+	url := "https://crm2.example.com/h"
+	got, err = e.st.UpdateWebhook(ctx, w.ID, hub.WebhookUpdate{URL: &url, Events: []string{"subject.erased", "consent.changed"}})
+	if err != nil || got.URL != url || got.Cursor != 4 || len(got.Events) != 2 || got.Events[0] != "consent.changed" {
+		t.Fatalf("update: %+v %v", got, err)
+	}
+	bad := "mailto:crm@example.com"
+	if _, err := e.st.UpdateWebhook(ctx, w.ID, hub.WebhookUpdate{URL: &bad}); apperr.Code(err) != apperr.EINVALID {
+		t.Fatalf("bad update: %v", err)
+	}
+	if _, err := e.st.UpdateWebhook(ctx, "nope", hub.WebhookUpdate{URL: &url}); apperr.Code(err) != apperr.ENOTFOUND {
+		t.Fatalf("update of nothing: %v", err)
+	}
+	// A rotation signs with both secrets for the grace period, then the new one only.
+	old := got.Secret
+	if got.Secrets(t0)[0] != old || len(got.Secrets(t0)) != 1 {
+		t.Fatalf("before rotation: %v", got.Secrets(t0))
+	}
+	got, err = e.st.RotateWebhookSecret(ctx, w.ID, time.Hour)
+	if err != nil || got.Secret == old || got.OldSecret != old {
+		t.Fatalf("rotate: %+v %v", got, err)
+	}
+	now := e.st.Now()
+	if s := got.Secrets(now.Add(59 * time.Minute)); len(s) != 2 || s[0] != got.Secret || s[1] != old {
+		t.Fatalf("during grace: %v", s)
+	}
+	if s := got.Secrets(now.Add(time.Hour)); len(s) != 1 || s[0] != got.Secret {
+		t.Fatalf("after grace: %v", s)
+	}
+	if _, err := e.st.RotateWebhookSecret(ctx, w.ID, -time.Second); apperr.Code(err) != apperr.EINVALID {
+		t.Fatalf("negative grace: %v", err)
+	}
+
 	// Removal takes the log along; a removed webhook is not found.
 	if err := e.st.DeleteWebhook(ctx, w.ID); err != nil {
 		t.Fatal(err)

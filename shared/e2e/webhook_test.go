@@ -347,6 +347,46 @@ func TestWebhookAPI(t *testing.T) {
 	if got := rc.Accepted(); len(got) != 1 || got[0].Type != "webhook.test" || len(rc.Bad()) != 0 {
 		t.Fatalf("receiver got %+v, bad %v", got, rc.Bad())
 	}
+	// A rotated secret: the receiver still on the old one keeps verifying
+	// during the grace period, and can switch to the new one meanwhile.
+	newSecret := strings.TrimSpace(Run(t, Binaries.Hub, "webhook", "rotate-secret", live.ID, "--grace", "1h", "--data", h.Dir))
+	if !strings.HasPrefix(newSecret, "whsec_") || newSecret == live.Secret {
+		t.Fatalf("rotate-secret printed %q", newSecret)
+	}
+	Run(t, Binaries.Hub, "webhook", "test", live.ID, "--data", h.Dir)
+	rc.mu.Lock()
+	rc.Secret = newSecret
+	rc.mu.Unlock()
+	Run(t, Binaries.Hub, "webhook", "test", live.ID, "--data", h.Dir)
+	if len(rc.Accepted()) != 3 || len(rc.Bad()) != 0 {
+		t.Fatalf("after rotation: accepted %d, bad %v", len(rc.Accepted()), rc.Bad())
+	}
+	var rotated struct {
+		Secret string `json:"secret"`
+	}
+	if code := api(t, h, admin, "POST", "/api/v1/webhooks/"+live.ID+"/rotate-secret", `{"grace":"0s"}`, &rotated); code != 200 || rotated.Secret == newSecret {
+		t.Fatalf("rotate over the API: %d %+v", code, rotated)
+	}
+	if _, _, err := RunErr(Binaries.Hub, "webhook", "test", live.ID, "--data", h.Dir); err == nil || !strings.Contains(strings.Join(rc.Bad(), ""), "no signature matches") {
+		t.Fatalf("without a grace period the old secret still verified: %v %v", err, rc.Bad())
+	}
+
+	// Updating keeps the webhook (and its cursor); a bad update is refused.
+	var updated struct {
+		URL    string   `json:"url"`
+		Events []string `json:"events"`
+	}
+	if code := api(t, h, admin, "PATCH", "/api/v1/webhooks/"+live.ID, `{"events":["subject.erased","consent.changed"],"description":"CRM EU"}`, &updated); code != 200 ||
+		strings.Join(updated.Events, ",") != "consent.changed,subject.erased" || updated.URL != rc.URL() {
+		t.Fatalf("update: %d %+v", code, updated)
+	}
+	if code := api(t, h, admin, "PATCH", "/api/v1/webhooks/"+live.ID, `{"url":"crm.example.com"}`, nil); code != 400 {
+		t.Fatalf("bad update: %d", code)
+	}
+	if out := Run(t, Binaries.Hub, "webhook", "update", live.ID, "--url", rc.URL()+"/v2", "--data", h.Dir); !strings.Contains(out, rc.URL()+"/v2 gets consent.changed, subject.erased") {
+		t.Fatalf("webhook update printed %q", out)
+	}
+
 	rc.Down()
 	if out, stderr, err := RunErr(Binaries.Hub, "webhook", "test", live.ID, "--data", h.Dir); err == nil || !strings.Contains(stderr, "refused") {
 		t.Fatalf("webhook test to a receiver that is down: %v %q %q", err, out, stderr)

@@ -50,9 +50,18 @@ var (
 const maxHeader = 4096
 
 // Sign returns the signature header value for body at t.
-func Sign(secret string, t time.Time, body []byte) string {
+func Sign(secret string, t time.Time, body []byte) string { return SignAll(t, body, secret) }
+
+// SignAll returns a header with one v1 signature per secret: while a
+// secret is being rotated the hub signs with the new and the old one, so
+// receivers switch over whenever they like.
+func SignAll(t time.Time, body []byte, secrets ...string) string {
 	ts := strconv.FormatInt(t.Unix(), 10)
-	return "t=" + ts + ",v1=" + hex.EncodeToString(mac(secret, ts, body))
+	h := "t=" + ts
+	for _, s := range secrets {
+		h += ",v1=" + hex.EncodeToString(mac(s, ts, body))
+	}
+	return h
 }
 
 func mac(secret, ts string, body []byte) []byte {

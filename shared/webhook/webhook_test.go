@@ -65,6 +65,21 @@ func TestSignFormat(t *testing.T) {
 	}
 }
 
+func TestSignAllDuringRotation(t *testing.T) {
+	h := webhook.SignAll(now, body, "whsec_new", "whsec_old")
+	for _, secret := range []string{"whsec_new", "whsec_old"} {
+		if err := webhook.Verify(secret, h, body, 0, now); err != nil {
+			t.Errorf("%s: %v", secret, err)
+		}
+	}
+	if err := webhook.Verify("whsec_other", h, body, 0, now); !errors.Is(err, webhook.ErrMismatch) {
+		t.Errorf("another secret: %v", err)
+	}
+	if webhook.SignAll(now, body, "s") != webhook.Sign("s", now, body) {
+		t.Error("SignAll with one secret differs from Sign")
+	}
+}
+
 func FuzzParseHeader(f *testing.F) {
 	f.Add(webhook.Sign("s", now, body))
 	f.Add("t=1,v1=" + strings.Repeat("ab", 32) + ",v1=" + strings.Repeat("cd", 32))

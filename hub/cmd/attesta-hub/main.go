@@ -45,6 +45,7 @@ Usage:
   attesta-hub device list|revoke ID [--data DIR]
   attesta-hub webhook add URL --events consent.changed,request.created,... [--description TEXT] [--data DIR]
   attesta-hub webhook list|remove ID|deliveries ID [--failed]|resume ID [--skip]|test ID [--data DIR]
+  attesta-hub webhook update ID [--url URL] [--events ...] [--description TEXT] | rotate-secret ID [--grace 24h]
   attesta-hub proof verify BUNDLE.zip [--json]     check a proof bundle offline (no database, no network)
   attesta-hub proof export RECORD-ID [--out FILE] [--data DIR]
   attesta-hub proof key [--data DIR]               the hub key fingerprint to publish for inspectors
@@ -89,7 +90,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return touchpointsCmd(ctx, rest, stdout)
 	case "device list", "device revoke":
 		return deviceCmd(ctx, cmd, rest, stdout)
-	case "webhook add", "webhook list", "webhook remove", "webhook deliveries", "webhook resume", "webhook test":
+	case "webhook add", "webhook list", "webhook update", "webhook rotate-secret", "webhook remove", "webhook deliveries", "webhook resume", "webhook test":
 		return webhookCmd(ctx, cmd, rest, stdout, stderr)
 	case "proof verify", "proof export", "proof key":
 		return proofCmd(ctx, cmd, rest, stdout)

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"strings"
@@ -14,13 +15,20 @@ import (
 	"github.com/attesta/attesta/shared/apperr"
 )
 
-// webhookCmd runs "webhook add|list|remove|deliveries|resume|test".
+// webhookCmd runs "webhook add|list|update|rotate-secret|remove|deliveries|resume|test".
 func webhookCmd(ctx context.Context, cmd string, args []string, stdout, stderr io.Writer) error {
 	fs, data, l := flags(cmd)
-	var events, description *string
+	var events, description, url *string
 	var failed, skip, asJSON *bool
 	var limit *int
+	var grace *time.Duration
 	switch cmd {
+	case "webhook update":
+		url = fs.String("url", "", "the new URL")
+		events = fs.String("events", "", "the new events, comma-separated (replacing the old)")
+		description = fs.String("description", "", "the new description")
+	case "webhook rotate-secret":
+		grace = fs.Duration("grace", 24*time.Hour, "how long the old secret keeps signing deliveries too")
 	case "webhook add":
 		events = fs.String("events", "", "comma-separated: "+strings.Join(hub.NotifyTypes, ",")+" (or * for all)")
 		description = fs.String("description", "", "what the receiver is, e.g. \"CRM (Salesforce)\"")
@@ -90,6 +98,34 @@ func webhookCmd(ctx context.Context, cmd string, args []string, stdout, stderr i
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\n", w.ID, w.URL, strings.Join(w.Events, ","), pending[w.ID], state, w.Description)
 		}
 		return tw.Flush()
+	case "webhook update":
+		var u hub.WebhookUpdate
+		fs.Visit(func(f *flag.Flag) {
+			switch f.Name {
+			case "url":
+				u.URL = url
+			case "events":
+				u.Events = strings.Split(*events, ",")
+			case "description":
+				u.Description = description
+			}
+		})
+		if u.URL == nil && u.Events == nil && u.Description == nil {
+			return apperr.Errorf(apperr.EINVALID, "webhook update needs --url, --events or --description")
+		}
+		w, err := st.UpdateWebhook(ctx, fs.Arg(0), u)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "updated %s: %s gets %s\n", w.ID, w.URL, strings.Join(w.Events, ", "))
+	case "webhook rotate-secret":
+		w, err := st.RotateWebhookSecret(ctx, fs.Arg(0), *grace)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stderr, "Webhook %s has a new signing secret, below, shown only this once. Until %s deliveries are signed\nwith the old and the new one, so the receiver can switch to it meanwhile.\n",
+			w.ID, w.OldUntil.Local().Format(time.DateTime))
+		fmt.Fprintln(stdout, w.Secret)
 	case "webhook remove":
 		if err := st.DeleteWebhook(ctx, fs.Arg(0)); err != nil {
 			return err

@@ -6,6 +6,8 @@ CREATE TABLE webhooks (
 	events        TEXT NOT NULL, -- comma-separated notification types
 	description   TEXT NOT NULL DEFAULT '',
 	secret        TEXT NOT NULL, -- the HMAC key; needed in clear to sign
+	old_secret    TEXT,          -- the key before the last rotation, also signing until old_until
+	old_until     TEXT,
 	created_at    TEXT NOT NULL,
 	cursor        INTEGER NOT NULL, -- last notification seq delivered or passed
 	paused_at     TEXT,
