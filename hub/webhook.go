@@ -83,6 +83,9 @@ type NewWebhook struct {
 	URL         string   `json:"url"`
 	Events      []string `json:"events"`
 	Description string   `json:"description"`
+	// FromStart delivers the whole change feed kept so far first, e.g. for
+	// a CRM's initial load; otherwise only changes from now on.
+	FromStart bool `json:"from_start"`
 }
 
 // Validate checks the URL (absolute http or https with a host, no

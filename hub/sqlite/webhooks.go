@@ -40,7 +40,8 @@ func scanWebhook(row interface{ Scan(...any) error }) (*hub.Webhook, error) {
 	return &w, nil
 }
 
-// CreateWebhook adds a webhook; it hears about notifications made after now.
+// CreateWebhook adds a webhook; it hears about notifications made after now,
+// or about the whole feed kept so far with FromStart.
 func (s *Store) CreateWebhook(ctx context.Context, n hub.NewWebhook) (*hub.Webhook, error) {
 	if err := n.Validate(); err != nil {
 		return nil, err
@@ -54,8 +55,8 @@ func (s *Store) CreateWebhook(ctx context.Context, n hub.NewWebhook) (*hub.Webho
 		return nil, err
 	}
 	if _, err := s.db.W.ExecContext(ctx, `INSERT INTO webhooks (id, url, events, description, secret, created_at, cursor)
-		VALUES (?, ?, ?, ?, ?, ?, (SELECT COALESCE(MAX(seq), 0) FROM notifications))`,
-		id.String(), n.URL, strings.Join(n.Events, ","), n.Description, secret, s.now()); err != nil {
+		VALUES (?, ?, ?, ?, ?, ?, CASE WHEN ? THEN 0 ELSE (SELECT COALESCE(MAX(seq), 0) FROM notifications) END)`,
+		id.String(), n.URL, strings.Join(n.Events, ","), n.Description, secret, s.now(), n.FromStart); err != nil {
 		return nil, fmt.Errorf("save webhook: %w", err)
 	}
 	return s.Webhook(ctx, id.String())

@@ -117,6 +117,13 @@ func TestWebhookCursorPauseAndLog(t *testing.T) {
 		t.Fatalf("negative grace: %v", err)
 	}
 
+	// From the start: the whole feed.
+	all, err := e.st.CreateWebhook(ctx, hub.NewWebhook{URL: "https://crm.example.com/load", Events: []string{"*"}, FromStart: true})
+	if err != nil || all.Cursor != 0 {
+		t.Fatalf("from start: %+v %v", all, err)
+	}
+	e.st.DeleteWebhook(ctx, all.ID)
+
 	// Removal takes the log along; a removed webhook is not found.
 	if err := e.st.DeleteWebhook(ctx, w.ID); err != nil {
 		t.Fatal(err)

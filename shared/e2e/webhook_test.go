@@ -163,6 +163,25 @@ func TestWebhookReceiverDownThenUp(t *testing.T) {
 	if retries503 != 3 {
 		t.Fatalf("%d 503s in the delivery log, want 3", retries503)
 	}
+	// A second receiver added later --from-start gets the whole history.
+	late := NewReceiver(t)
+	late.Up()
+	out, stderr, err := RunErr(Binaries.Hub, "webhook", "add", late.URL(), "--events", "consent.changed", "--from-start", "--data", h.Dir)
+	if err != nil {
+		t.Fatalf("webhook add --from-start: %v %s", err, stderr)
+	}
+	late.mu.Lock()
+	late.Secret = strings.TrimSpace(out)
+	late.mu.Unlock()
+	Eventually(t, 30*time.Second, "the history delivered to a webhook added later", func() (bool, string) {
+		return len(late.Accepted()) >= len(want), fmt.Sprint(len(late.Accepted()))
+	})
+	for i, d := range late.Accepted() {
+		if i >= len(want) || d.ID != want[i] {
+			t.Fatalf("from the start: delivery %d is %s, want %v", i, d.ID, want)
+		}
+	}
+
 	_, metrics, err := h.Metrics(true)
 	if err != nil {
 		t.Fatal(err)

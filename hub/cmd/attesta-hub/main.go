@@ -43,7 +43,7 @@ Usage:
   attesta-hub token create --scope admin|read|check [--data DIR]
   attesta-hub touchpoint list [--data DIR]
   attesta-hub device list|revoke ID [--data DIR]
-  attesta-hub webhook add URL --events consent.changed,request.created,... [--description TEXT] [--data DIR]
+  attesta-hub webhook add URL --events consent.changed,request.created,... [--description TEXT] [--from-start] [--data DIR]
   attesta-hub webhook list|remove ID|deliveries ID [--failed]|resume ID [--skip]|test ID [--data DIR]
   attesta-hub webhook update ID [--url URL] [--events ...] [--description TEXT] | rotate-secret ID [--grace 24h]
   attesta-hub proof verify BUNDLE.zip [--json]     check a proof bundle offline (no database, no network)

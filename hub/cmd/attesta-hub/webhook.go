@@ -19,7 +19,7 @@ import (
 func webhookCmd(ctx context.Context, cmd string, args []string, stdout, stderr io.Writer) error {
 	fs, data, l := flags(cmd)
 	var events, description, url *string
-	var failed, skip, asJSON *bool
+	var failed, skip, asJSON, fromStart *bool
 	var limit *int
 	var grace *time.Duration
 	switch cmd {
@@ -32,6 +32,7 @@ func webhookCmd(ctx context.Context, cmd string, args []string, stdout, stderr i
 	case "webhook add":
 		events = fs.String("events", "", "comma-separated: "+strings.Join(hub.NotifyTypes, ",")+" (or * for all)")
 		description = fs.String("description", "", "what the receiver is, e.g. \"CRM (Salesforce)\"")
+		fromStart = fs.Bool("from-start", false, "deliver every change kept so far first (an initial load), not only those from now on")
 	case "webhook list":
 		asJSON = fs.Bool("json", false, "print JSON")
 	case "webhook deliveries":
@@ -65,12 +66,16 @@ func webhookCmd(ctx context.Context, cmd string, args []string, stdout, stderr i
 	defer st.Close()
 	switch cmd {
 	case "webhook add":
-		w, err := st.CreateWebhook(ctx, hub.NewWebhook{URL: fs.Arg(0), Events: strings.Split(*events, ","), Description: *description})
+		w, err := st.CreateWebhook(ctx, hub.NewWebhook{URL: fs.Arg(0), Events: strings.Split(*events, ","), Description: *description, FromStart: *fromStart})
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(stderr, "Webhook %s added: %s gets %s from now on.\nIts signing secret follows; it is shown only this once (receivers verify Attesta-Signature with it).\n",
-			w.ID, w.URL, strings.Join(w.Events, ", "))
+		from := "from now on"
+		if *fromStart {
+			from = "from the start of the change feed"
+		}
+		fmt.Fprintf(stderr, "Webhook %s added: %s gets %s %s.\nIts signing secret follows; it is shown only this once (receivers verify Attesta-Signature with it).\n",
+			w.ID, w.URL, strings.Join(w.Events, ", "), from)
 		fmt.Fprintln(stdout, w.Secret)
 	case "webhook list":
 		ws, err := st.Webhooks(ctx)
