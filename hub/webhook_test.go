@@ -1,6 +1,8 @@
 package hub_test
 
 import (
+	"net/url"
+	"slices"
 	"strings"
 	"testing"
 
@@ -40,4 +42,34 @@ func TestNewWebhookValidate(t *testing.T) {
 			t.Errorf("%q %v: %v, want a refusal with %q", tc.url, tc.events, err, tc.want)
 		}
 	}
+}
+
+func FuzzNewWebhookValidate(f *testing.F) {
+	f.Add("https://crm.example.com/h?x=1", "consent.changed,request.created")
+	f.Add(" http://10.0.0.5:8080 ", "*")
+	f.Add("https://u:p@x", "consent.changed")
+	f.Add("http://[::1]:80/", "subject.erased,,")
+	f.Add("javascript:alert(1)", "config.changed")
+	f.Fuzz(func(t *testing.T, rawURL, events string) {
+		n := hub.NewWebhook{URL: rawURL, Events: strings.Split(events, ",")}
+		if err := n.Validate(); err != nil {
+			if apperr.Code(err) != apperr.EINVALID {
+				t.Fatalf("refusal %v is not EINVALID", err)
+			}
+			return
+		}
+		u, err := url.Parse(n.URL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Hostname() == "" || u.User != nil || len(n.Events) == 0 {
+			t.Fatalf("accepted %q as %+v", rawURL, n)
+		}
+		for _, e := range n.Events {
+			if !slices.Contains(hub.NotifyTypes, e) {
+				t.Fatalf("accepted event %q", e)
+			}
+		}
+		again := n
+		if err := again.Validate(); err != nil || again.URL != n.URL {
+			t.Fatalf("a valid webhook is not valid again: %v %q → %q", err, n.URL, again.URL)
+		}
+	})
 }
