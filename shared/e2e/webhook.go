@@ -86,6 +86,10 @@ func (r *Receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	r.mu.Lock()
 	secret := r.Secret
 	r.mu.Unlock()
+	if secret == "" { // not configured yet (the secret is still on its way from 'webhook add')
+		http.Error(w, "not configured yet", http.StatusServiceUnavailable)
+		return
+	}
 	if err := webhook.Verify(secret, req.Header.Get(webhook.SignatureHeader), body, 0, time.Now()); err != nil {
 		r.mu.Lock()
 		r.bad = append(r.bad, err.Error())
