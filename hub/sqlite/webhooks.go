@@ -120,7 +120,7 @@ func (s *Store) RotateWebhookSecret(ctx context.Context, id string, grace time.D
 
 // Webhook returns one webhook with its secret.
 func (s *Store) Webhook(ctx context.Context, id string) (*hub.Webhook, error) {
-	w, err := scanWebhook(s.db.W.QueryRowContext(ctx, `SELECT `+webhookCols+` FROM webhooks WHERE id = ?`, id))
+	w, err := scanWebhook(s.db.R.QueryRowContext(ctx, `SELECT `+webhookCols+` FROM webhooks WHERE id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, apperr.Errorf(apperr.ENOTFOUND, "no webhook %q ('attesta-hub webhook list' shows them)", id)
 	}
