@@ -345,9 +345,9 @@ func (d *Dispatcher) Test(ctx context.Context, w *hub.Webhook) hub.Delivery {
 }
 
 // send makes one attempt.
-func (d *Dispatcher) send(ctx context.Context, w *hub.Webhook, n hub.Notification, body []byte, eventID string) result {
+func (d *Dispatcher) send(ctx context.Context, w *hub.Webhook, n hub.Notification, body []byte, eventID string) (r result) {
 	start := d.Now()
-	r := result{Delivery: hub.Delivery{WebhookID: w.ID, Seq: n.Seq, Type: n.Type, AttemptedAt: start}}
+	r = result{Delivery: hub.Delivery{WebhookID: w.ID, Seq: n.Seq, Type: n.Type, AttemptedAt: start}}
 	defer func() { r.DurationMS = d.Now().Sub(start).Milliseconds() }()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, w.URL, bytes.NewReader(body))
 	if err != nil {

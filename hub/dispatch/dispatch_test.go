@@ -272,6 +272,7 @@ func TestRefusalPausesUntilResumed(t *testing.T) {
 	rc := &receiver{t: t, now: time.Now}
 	rc.answer = func(p dispatch.Payload) (int, http.Header) {
 		if _, ok := broken.Load(p.ID); ok {
+			time.Sleep(20 * time.Millisecond) // a lower bound for the logged duration
 			return http.StatusUnprocessableEntity, nil
 		}
 		return http.StatusOK, nil
@@ -290,7 +291,7 @@ func TestRefusalPausesUntilResumed(t *testing.T) {
 		t.Fatalf("paused %+v at cursor %d", w.Paused, w.Cursor)
 	}
 	failed, _ := st.Deliveries(ctx, wh.ID, true, 10)
-	if len(failed) != 1 || failed[0].Seq != 2 || failed[0].StatusCode != 422 {
+	if len(failed) != 1 || failed[0].Seq != 2 || failed[0].StatusCode != 422 || failed[0].DurationMS < 20 {
 		t.Fatalf("failed deliveries %+v", failed)
 	}
 	var out strings.Builder
