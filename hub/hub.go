@@ -231,6 +231,7 @@ type Store interface {
 	// RequestFromReceipt records an access or erasure request made on the
 	// receipt page of token.
 	RequestFromReceipt(ctx context.Context, token string, kind RequestKind) (*Request, error)
+	WebhookStore
 	Keys(ctx context.Context) (*Keys, error)
 	Authenticate(ctx context.Context, token string) (Scope, error)
 	Enroll(ctx context.Context, code string, signKey ed25519.PublicKey, appVersion, host string) (*Enrolled, error)

@@ -53,6 +53,7 @@ var reconcileSQL = map[string]string{
 	"mergePut": `INSERT INTO merges (into_id, from_id, reason, by, created_at) VALUES (?, ?, ?, ?, ?)`,
 	"erasedID": `SELECT e.subject_id, e.erased_at FROM erased_identifiers i JOIN erasures e ON e.subject_id = i.subject_id
 		WHERE i.hash = ? ORDER BY e.erased_at DESC LIMIT 1`,
+	"notify": `INSERT INTO notifications (type, subject_id, created_at, data) VALUES (?, ?, ?, ?)`,
 }
 
 func newReconciler(ctx context.Context, tx *sql.Tx, cat *catalog.Catalog, now string) (*reconciler, func(), error) {
@@ -126,6 +127,9 @@ func (r *reconciler) apply(env *record.Envelope, subject *record.Subject, at tim
 		switch n, _ := res.RowsAffected(); {
 		case n == 1 && created: // a new person has no state to fold into
 			if err := r.putState(root, f, f); err != nil {
+				return err
+			}
+			if err := r.changed(root, "", &f); err != nil {
 				return err
 			}
 		case n == 1:
@@ -320,7 +324,7 @@ func (r *reconciler) merge(into, from, reason, by string) error {
 	if _, err := r.st["mergePut"].ExecContext(r.ctx, into, from, reason, by, r.now); err != nil {
 		return fmt.Errorf("save merge: %w", err)
 	}
-	return regroup(r.ctx, r.tx, []string{from, into})
+	return regroup(r.ctx, r.tx, r.now, []string{from, into})
 }
 
 // fold brings one new fact into its subject's state: directly when it
@@ -332,18 +336,25 @@ func (r *reconciler) fold(root string, f hub.Fact) error {
 		&lastAt, &last.HLC, &last.Collector, &last.Seq, &last.EventID)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
-		return r.putState(root, f, f)
+		if err := r.putState(root, f, f); err != nil {
+			return err
+		}
+		return r.changed(root, "", &f)
 	case err != nil:
 		return fmt.Errorf("read consent state: %w", err)
 	}
 	cur.Purpose, cur.Effect, cur.At, last.At = f.Purpose, hub.Effect(effect), parseTime(at), parseTime(lastAt)
 	if hub.Compare(f, last) > 0 {
+		prev := cur.Effect
 		if hub.Supersedes(f, cur) {
 			cur = f
 		}
-		return r.putState(root, cur, f)
+		if err := r.putState(root, cur, f); err != nil {
+			return err
+		}
+		return r.changed(root, prev, &cur)
 	}
-	return decideAgain(r.ctx, r.tx, root, f.Purpose)
+	return decideAgain(r.ctx, r.tx, r.now, root, f.Purpose)
 }
 
 func (r *reconciler) putState(root string, win, last hub.Fact) error {
@@ -387,9 +398,14 @@ func groupFacts(ctx context.Context, q querier, root, purpose string) ([]hub.Fac
 }
 
 // decideAgain recomputes one root subject's state for one purpose, or for
-// every purpose when purpose is "", from the whole history of its group.
-func decideAgain(ctx context.Context, tx *sql.Tx, root, purpose string) error {
+// every purpose when purpose is "", from the whole history of its group,
+// and notifies each decision that changed.
+func decideAgain(ctx context.Context, tx *sql.Tx, now, root, purpose string) error {
 	facts, err := groupFacts(ctx, tx, root, purpose)
+	if err != nil {
+		return err
+	}
+	prev, err := consentEffects(ctx, tx, root, purpose)
 	if err != nil {
 		return err
 	}
@@ -407,6 +423,16 @@ func decideAgain(ctx context.Context, tx *sql.Tx, root, purpose string) error {
 			win.RetentionDays, hub.FormatTime(last.At), int64(last.HLC), last.Collector, last.Seq, last.EventID); err != nil {
 			return fmt.Errorf("save consent state: %w", err)
 		}
+		if err := consentChanged(ctx, tx, now, root, p, prev[p], &win, ""); err != nil {
+			return err
+		}
+	}
+	for p, e := range prev {
+		if byPurpose[p] == nil {
+			if err := consentChanged(ctx, tx, now, root, p, e, nil, ""); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
 }
@@ -414,7 +440,7 @@ func decideAgain(ctx context.Context, tx *sql.Tx, root, purpose string) error {
 // regroup recomputes, for every subject in the groups of roots, its root
 // by following the active merge links, then decides every purpose again
 // for each resulting root. Merges and undos both end here.
-func regroup(ctx context.Context, tx *sql.Tx, roots []string) error {
+func regroup(ctx context.Context, tx *sql.Tx, now string, roots []string) error {
 	members := map[string]bool{}
 	for _, r := range roots {
 		rows, err := tx.QueryContext(ctx, `SELECT id FROM subjects WHERE root = ?`, r)
@@ -454,13 +480,28 @@ func regroup(ctx context.Context, tx *sql.Tx, roots []string) error {
 	}
 	for _, r := range roots {
 		if !newRoots[r] {
+			// The subject is no longer a root: its decisions are now its
+			// group's, which receivers hear about under merged_into.
+			prev, err := consentEffects(ctx, tx, r, "")
+			if err != nil {
+				return err
+			}
+			var into string
+			if err := tx.QueryRowContext(ctx, `SELECT root FROM subjects WHERE id = ?`, r).Scan(&into); err != nil {
+				return err
+			}
+			for p, e := range prev {
+				if err := consentChanged(ctx, tx, now, r, p, e, nil, into); err != nil {
+					return err
+				}
+			}
 			if _, err := tx.ExecContext(ctx, `DELETE FROM consent_state WHERE subject_id = ?`, r); err != nil {
 				return err
 			}
 		}
 	}
 	for r := range newRoots {
-		if err := decideAgain(ctx, tx, r, ""); err != nil {
+		if err := decideAgain(ctx, tx, now, r, ""); err != nil {
 			return err
 		}
 	}

@@ -355,7 +355,7 @@ func (s *Store) ResolveSuggestion(ctx context.Context, id int64, merge bool, by 
 				ra, rb, fmt.Sprintf("suggestion %d (%s) reviewed", id, reason), by, s.now()); err != nil {
 				return err
 			}
-			if err := regroup(ctx, tx, []string{ra, rb}); err != nil {
+			if err := regroup(ctx, tx, s.now(), []string{ra, rb}); err != nil {
 				return err
 			}
 		}
@@ -394,7 +394,7 @@ func (s *Store) Unmerge(ctx context.Context, mergeID int64, by string) error {
 	if _, err := tx.ExecContext(ctx, `UPDATE merges SET undone_at = ?, undone_by = ? WHERE id = ?`, s.now(), by, mergeID); err != nil {
 		return err
 	}
-	if err := regroup(ctx, tx, []string{root}); err != nil {
+	if err := regroup(ctx, tx, s.now(), []string{root}); err != nil {
 		return err
 	}
 	return tx.Commit()

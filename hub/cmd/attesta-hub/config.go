@@ -28,13 +28,17 @@ type Config struct {
 	TimeZone          string
 	RetentionInterval time.Duration
 	RetentionGrace    time.Duration
+	WebhookBackoff    time.Duration
+	WebhookTimeout    time.Duration
+	WebhookLogKeep    time.Duration
 }
 
 // NewConfig returns the defaults.
 func NewConfig() Config {
 	return Config{DataDir: config.DefaultDataDir("attesta-hub"), Listen: ":8700", SkewBound: 5 * time.Minute, ShutdownTimeout: 10 * time.Second,
 		LogLevel: "info", LogFormat: "auto", MaxSessions: 2000, SyncWindow: 8, SyncMaxBatch: 500, SyncMaxBytes: 8 << 20,
-		TimeZone: "Europe/Rome", RetentionInterval: 24 * time.Hour, RetentionGrace: sqlite.DefaultRetentionGrace}
+		TimeZone: "Europe/Rome", RetentionInterval: 24 * time.Hour, RetentionGrace: sqlite.DefaultRetentionGrace,
+		WebhookBackoff: 5 * time.Minute, WebhookTimeout: 10 * time.Second, WebhookLogKeep: 30 * 24 * time.Hour}
 }
 
 // Loader binds the settings to c's fields.
@@ -70,6 +74,12 @@ func (c *Config) Loader() *config.Loader {
 			Help: "How often 'run' sweeps retention: records expired consents and anonymises\npeople no purpose justifies any more. 0 turns the schedule off."},
 		config.Setting{Key: "retention_grace", Value: config.Duration(&c.RetentionGrace, 0, 10*365*24*time.Hour),
 			Help: "How long someone with no allowed purpose and no open request is kept\n(from their latest consent event) before the sweep anonymises them."},
+		config.Setting{Key: "webhook_max_backoff", Value: config.Duration(&c.WebhookBackoff, time.Second, 24*time.Hour),
+			Help: "Longest wait between two attempts to deliver to a webhook that is down\n(retries never stop; they start at 1s and double, with jitter)."},
+		config.Setting{Key: "webhook_timeout", Value: config.Duration(&c.WebhookTimeout, time.Second, 5*time.Minute),
+			Help: "How long one webhook delivery may take before it counts as failed and is retried."},
+		config.Setting{Key: "webhook_log_retention", Value: config.Duration(&c.WebhookLogKeep, time.Hour, 10*365*24*time.Hour),
+			Help: "How long the webhook delivery log keeps an attempt (refused ones are kept until\nthe webhook is removed)."},
 	)
 }
 

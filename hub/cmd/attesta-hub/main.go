@@ -24,6 +24,7 @@ import (
 	"github.com/attesta/attesta/fixtures"
 	"github.com/attesta/attesta/hub"
 	"github.com/attesta/attesta/hub/dashboard"
+	"github.com/attesta/attesta/hub/dispatch"
 	hubhttp "github.com/attesta/attesta/hub/http"
 	"github.com/attesta/attesta/hub/sqlite"
 	"github.com/attesta/attesta/hub/ws"
@@ -50,6 +51,9 @@ Usage:
   attesta-hub device list|revoke ID [--data DIR]
   attesta-hub user add|passwd LOGIN [--password-stdin] [--data DIR]   dashboard users (password from the terminal or stdin)
   attesta-hub user list|remove LOGIN [--data DIR]
+  attesta-hub webhook add URL --events consent.changed,request.created,... [--description TEXT] [--from-start] [--data DIR]
+  attesta-hub webhook list|remove ID|deliveries ID [--failed]|resume ID [--skip]|test ID [--data DIR]
+  attesta-hub webhook update ID [--url URL] [--events ...] [--description TEXT] | rotate-secret ID [--grace 24h]
   attesta-hub proof verify BUNDLE.zip [--json]     check a proof bundle offline (no database, no network)
   attesta-hub proof export RECORD-ID [--out FILE] [--data DIR]
   attesta-hub proof key [--data DIR]               the hub key fingerprint to publish for inspectors
@@ -88,7 +92,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	cmd, rest := args[0], args[1:]
 	if len(rest) > 0 && (cmd == "token" || cmd == "touchpoint" || cmd == "device" || cmd == "proof" ||
 		cmd == "notice" || cmd == "purpose" || cmd == "user" ||
-		cmd == "request" || cmd == "retention") {
+		cmd == "request" || cmd == "retention" || cmd == "webhook") {
 		cmd, rest = cmd+" "+rest[0], rest[1:]
 	}
 	switch cmd {
@@ -108,6 +112,8 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return purposeCmd(ctx, cmd, rest, stdout)
 	case "device list", "device revoke":
 		return deviceCmd(ctx, cmd, rest, stdout)
+	case "webhook add", "webhook list", "webhook update", "webhook rotate-secret", "webhook remove", "webhook deliveries", "webhook resume", "webhook test":
+		return webhookCmd(ctx, cmd, rest, stdout, stderr)
 	case "proof verify", "proof export", "proof key":
 		return proofCmd(ctx, cmd, rest, stdout)
 	case "user add", "user list", "user remove", "user passwd":
@@ -235,6 +241,7 @@ type Main struct {
 	Store   *sqlite.Store
 	Sync    *ws.Server
 	HTTP    *hubhttp.Server
+	Hooks   *dispatch.Dispatcher
 	Metrics *metrics.Registry
 
 	stopSweeps context.CancelFunc // stops the retention schedule
@@ -273,8 +280,10 @@ func (m *Main) Run(ctx context.Context) error {
 		dash.Location = st.Location
 	}
 	m.HTTP.Handle(dashboard.Prefix, dash)
+	m.Hooks = dispatch.New(st)
+	m.Hooks.Logger, m.Hooks.MaxBackoff, m.Hooks.Timeout, m.Hooks.LogRetention = m.Logger, m.WebhookBackoff, m.WebhookTimeout, m.WebhookLogKeep
 	m.Metrics = metrics.NewRegistry()
-	m.Metrics.Register(m.Sync, st)
+	m.Metrics.Register(m.Sync, st, m.Hooks)
 	m.HTTP.ServeMetrics(m.Metrics, m.MetricsOpen)
 	if err := m.HTTP.Open(); err != nil {
 		return err
@@ -284,7 +293,7 @@ func (m *Main) Run(ctx context.Context) error {
 		m.stopSweeps, m.sweepsDone = cancel, make(chan struct{})
 		go m.sweeps(sctx)
 	}
-	return nil
+	return m.Hooks.Open()
 }
 
 // sweeps runs the retention sweep at start and then every
@@ -325,6 +334,7 @@ func (m *Main) Close() error {
 		var g errgroup.Group // hijacked sync sessions are not part of the HTTP server's shutdown
 		g.Go(func() error { return m.Sync.Shutdown(ctx) })
 		g.Go(func() error { return m.HTTP.Close(ctx) })
+		g.Go(func() error { return m.Hooks.Close(ctx) })
 		if err := g.Wait(); err != nil {
 			m.Logger.Warn("shutdown deadline reached; the rest was cut off", "timeout", m.ShutdownTimeout, "err", err)
 		}
