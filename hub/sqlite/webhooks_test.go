@@ -20,9 +20,14 @@ func TestWebhookCursorPauseAndLog(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if w.Cursor != 1 || len(w.Secret) < 40 || w.Paused != nil {
+	feed, err := e.st.Notifications(ctx, 0, 100)
+	if err != nil || len(feed) == 0 {
+		t.Fatalf("feed %v %v", feed, err)
+	}
+	if w.Cursor != feed[len(feed)-1].Seq || len(w.Secret) < 40 || w.Paused != nil {
 		t.Fatalf("a new webhook starts at the end of the feed with a secret: %+v", w)
 	}
+	b := w.Cursor - 1 // seqs below are counted from the first consent's notification (the catalog's come before)
 	if _, err := e.st.CreateWebhook(ctx, hub.NewWebhook{URL: "gopher://x", Events: []string{"*"}}); apperr.Code(err) != apperr.EINVALID {
 		t.Fatalf("bad URL: %v", err)
 	}
@@ -40,7 +45,7 @@ func TestWebhookCursorPauseAndLog(t *testing.T) {
 		outcome string
 		code    int
 		cursor  int64
-	}{{2, hub.DeliveryRetry, 503, 1}, {2, hub.DeliveryDelivered, 200, 2}, {3, hub.DeliveryDelivered, 204, 3}, {2, hub.DeliveryDelivered, 200, 3}} {
+	}{{b + 2, hub.DeliveryRetry, 503, b + 1}, {b + 2, hub.DeliveryDelivered, 200, b + 2}, {b + 3, hub.DeliveryDelivered, 204, b + 3}, {b + 2, hub.DeliveryDelivered, 200, b + 3}} {
 		if err := rec(step.seq, step.outcome, step.code); err != nil {
 			t.Fatal(err)
 		}
@@ -49,15 +54,15 @@ func TestWebhookCursorPauseAndLog(t *testing.T) {
 		}
 	}
 	// A refusal pauses; passing over cannot move a paused cursor.
-	if err := e.st.RecordDelivery(ctx, hub.Delivery{WebhookID: w.ID, Seq: 4, Type: "consent.changed", AttemptedAt: at, StatusCode: 410,
+	if err := e.st.RecordDelivery(ctx, hub.Delivery{WebhookID: w.ID, Seq: b + 4, Type: "consent.changed", AttemptedAt: at, StatusCode: 410,
 		Error: "410 Gone", Outcome: hub.DeliveryFailed}); err != nil {
 		t.Fatal(err)
 	}
-	if err := e.st.PassWebhook(ctx, w.ID, 9); err != nil {
+	if err := e.st.PassWebhook(ctx, w.ID, b+9); err != nil {
 		t.Fatal(err)
 	}
 	got, _ := e.st.Webhook(ctx, w.ID)
-	if got.Paused == nil || got.Paused.Seq != 4 || got.Paused.Reason != "410 Gone" || got.Cursor != 3 {
+	if got.Paused == nil || got.Paused.Seq != b+4 || got.Paused.Reason != "410 Gone" || got.Cursor != b+3 {
 		t.Fatalf("paused webhook %+v", got)
 	}
 	e.st.Now = func() time.Time { return t0.Add(2 * time.Hour) } // the last change was made an hour ago
@@ -66,11 +71,11 @@ func TestWebhookCursorPauseAndLog(t *testing.T) {
 		t.Fatalf("lags %+v %v", lags, err)
 	}
 	// Resumed with skip: the cursor passes the refused notification and the log says so.
-	if got, err = e.st.ResumeWebhook(ctx, w.ID, true); err != nil || got.Paused != nil || got.Cursor != 4 {
+	if got, err = e.st.ResumeWebhook(ctx, w.ID, true); err != nil || got.Paused != nil || got.Cursor != b+4 {
 		t.Fatalf("resume: %+v %v", got, err)
 	}
 	ds, _ := e.st.Deliveries(ctx, w.ID, false, 100)
-	if len(ds) != 6 || ds[0].Outcome != hub.DeliverySkipped || ds[0].Seq != 4 || ds[1].Outcome != hub.DeliveryFailed {
+	if len(ds) != 6 || ds[0].Outcome != hub.DeliverySkipped || ds[0].Seq != b+4 || ds[1].Outcome != hub.DeliveryFailed {
 		t.Fatalf("log %+v", ds)
 	}
 	if failed, _ := e.st.Deliveries(ctx, w.ID, true, 100); len(failed) != 1 || failed[0].StatusCode != 410 {
@@ -87,7 +92,7 @@ func TestWebhookCursorPauseAndLog(t *testing.T) {
 	// An update keeps the cursor; a bad one changes nothing.
 	url := "https://crm2.example.com/h"
 	got, err = e.st.UpdateWebhook(ctx, w.ID, hub.WebhookUpdate{URL: &url, Events: []string{"subject.erased", "consent.changed"}})
-	if err != nil || got.URL != url || got.Cursor != 4 || len(got.Events) != 2 || got.Events[0] != "consent.changed" {
+	if err != nil || got.URL != url || got.Cursor != b+4 || len(got.Events) != 2 || got.Events[0] != "consent.changed" {
 		t.Fatalf("update: %+v %v", got, err)
 	}
 	bad := "mailto:crm@example.com"
