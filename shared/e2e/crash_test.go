@@ -59,18 +59,20 @@ func TestHubRestartLosesNothingAcknowledged(t *testing.T) {
 
 func testHubDiesDuringIngest(t *testing.T, stop func(*Hub)) {
 	n := scale(2000, 500)
-	h := NewHub(t)
+	// Batches of 100 records (about 140 KB), so the backlog is many batches.
+	h := NewHub(t, "--sync-max-batch", "100")
 	p := newProxy(t, h)
 	c := EnrollCollector(t, p.URL(), h.EnrollCode("Booth B12"))
 	p.SetDown(true)
 	c.Start()
 	ids := c.CaptureN(n, 4)
 
-	// ~2.8 KB a record pair: hold the link somewhere in the first quarter of
-	// the backlog, once the collector holds some acks, so there is surely
-	// both something acknowledged and something in flight when the hub stops.
+	// ~2.8 KB a record pair: hold the link somewhere between a fifth and
+	// four fifths of the backlog (always past the first batch), and stop the
+	// hub once the collector holds some acks, so there is surely both
+	// something acknowledged and something in flight when the hub stops.
 	seed := time.Now().UnixNano()
-	hold := int64(n) * 2800 / 10 * (1 + rand.New(rand.NewPCG(uint64(seed), 0)).Int64N(5)) / 2
+	hold := int64(n) * 2800 * (20 + rand.New(rand.NewPCG(uint64(seed), 0)).Int64N(61)) / 100
 	t.Logf("seed %d: holding the link after %d bytes towards the hub", seed, hold)
 	p.HoldUpAfter(hold)
 	p.SetDown(false)
