@@ -54,7 +54,7 @@ check: ## vet, staticcheck and the race tests
 	$(GO) test -race -count=1 -timeout 20m ./...
 
 fuzz: ## fuzz every decoder of untrusted input for a short while each
-	@for t in shared/record:FuzzDecode shared/record:FuzzDecodePayload shared/wire:FuzzDecode shared/hlc:FuzzParse shared/seal:FuzzOpen shared/proof:FuzzVerify hub/http:FuzzReadChecks collector:FuzzCapture shared/config:FuzzDecode; do \
+	@for t in shared/record:FuzzDecode shared/record:FuzzDecodePayload shared/wire:FuzzDecode shared/hlc:FuzzParse shared/seal:FuzzOpen shared/proof:FuzzVerify hub/http:FuzzReadChecks hub/http:FuzzDecodeCheckLine collector:FuzzCapture shared/config:FuzzDecode; do \
 		pkg=$${t%%:*}; fn=$${t##*:}; \
 		$(GO) test -run '^$$' -fuzz "^$$fn\$$" -fuzztime 20s -fuzzminimizetime 5s ./$$pkg || exit 1; \
 	done

@@ -27,9 +27,9 @@ type reconciler struct {
 }
 
 var reconcileSQL = map[string]string{
-	"ident": `SELECT i.subject_id, s.root FROM identifiers i JOIN subjects s ON s.id = i.subject_id
-		WHERE (i.kind = ? AND i.value = ?) OR (i.kind = ? AND i.value = ?) ORDER BY i.kind`,
-	"identPut":     `INSERT INTO identifiers (kind, value, subject_id, folded, event_id) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+	"ident": `SELECT subject_id, root FROM identifiers
+		WHERE (kind = ? AND value = ?) OR (kind = ? AND value = ?) ORDER BY kind`,
+	"identPut":     `INSERT INTO identifiers (kind, value, subject_id, root, folded, event_id) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
 	"subjectPut":   `INSERT INTO subjects (id, root, created_at, name_gk, name_fk, full_name) VALUES (?, ?, ?, ?, ?, ?)`,
 	"eventSubject": `SELECT se.subject_id, s.root FROM subject_events se JOIN subjects s ON s.id = se.subject_id WHERE se.event_id = ?`,
 	"linkEvent":    `INSERT INTO subject_events (event_id, subject_id) VALUES (?, ?) ON CONFLICT DO NOTHING`,
@@ -43,7 +43,7 @@ var reconcileSQL = map[string]string{
 		last_at = excluded.last_at, last_hlc = excluded.last_hlc, last_collector = excluded.last_collector,
 		last_seq = excluded.last_seq, last_event = excluded.last_event`,
 	"similar":  `SELECT id, root, full_name FROM subjects WHERE (name_gk = ? OR name_fk = ?) AND id != ? LIMIT 10`,
-	"folded":   `SELECT s.root FROM identifiers i JOIN subjects s ON s.id = i.subject_id WHERE i.folded = ? AND i.value != ? LIMIT 20`,
+	"folded":   `SELECT root FROM identifiers WHERE folded = ? AND value != ? LIMIT 20`,
 	"suggest":  `INSERT INTO suggestions (subject_a, subject_b, reason, score, created_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
 	"mergePut": `INSERT INTO merges (into_id, from_id, reason, by, created_at) VALUES (?, ?, ?, ?, ?)`,
 }
@@ -183,7 +183,7 @@ func (r *reconciler) match(env *record.Envelope, s *record.Subject) (sid, root s
 		if id.Kind == hub.IdentEmail {
 			folded = hub.FoldEmail(id.Value)
 		}
-		res, err := r.st["identPut"].ExecContext(r.ctx, id.Kind, id.Value, sid, folded, env.ID)
+		res, err := r.st["identPut"].ExecContext(r.ctx, id.Kind, id.Value, sid, root, folded, env.ID)
 		if err != nil {
 			return "", "", false, fmt.Errorf("save identifier: %w", err)
 		}
@@ -412,6 +412,9 @@ func regroup(ctx context.Context, tx *sql.Tx, roots []string) error {
 			root = into
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE subjects SET root = ? WHERE id = ?`, root, m); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE identifiers SET root = ? WHERE subject_id = ?`, root, m); err != nil {
 			return err
 		}
 		newRoots[root] = true

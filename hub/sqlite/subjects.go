@@ -24,11 +24,7 @@ func (s *Store) Check(ctx context.Context, qs []hub.CheckQuery) ([]hub.Decision,
 	if err != nil {
 		return nil, err
 	}
-	rows, err := s.db.R.QueryContext(ctx, `SELECT j.key, s.root, st.effect, st.event_id, st.at, st.retention_days
-		FROM json_each(?) j
-		LEFT JOIN identifiers i ON i.kind = j.value ->> 0 AND i.value = j.value ->> 1
-		LEFT JOIN subjects s ON s.id = i.subject_id
-		LEFT JOIN consent_state st ON st.subject_id = s.root AND st.purpose = j.value ->> 2`, string(b))
+	rows, err := s.db.R.QueryContext(ctx, checkSQL, string(b))
 	if err != nil {
 		return nil, fmt.Errorf("check: %w", err)
 	}
@@ -50,6 +46,13 @@ func (s *Store) Check(ctx context.Context, qs []hub.CheckQuery) ([]hub.Decision,
 	return out, rows.Err()
 }
 
+// checkSQL answers a chunk of checks in one statement: identifier → its
+// root (kept on the identifier, see migration 009) → the root's state.
+const checkSQL = `SELECT j.key, i.root, st.effect, st.event_id, st.at, st.retention_days
+	FROM json_each(?) j
+	LEFT JOIN identifiers i ON i.kind = j.value ->> 0 AND i.value = j.value ->> 1
+	LEFT JOIN consent_state st ON st.subject_id = i.root AND st.purpose = j.value ->> 2`
+
 func decision(root, effect, event, at string, retention int, now time.Time) hub.Decision {
 	d := hub.Decision{Decision: hub.Unknown, SubjectID: root}
 	if event == "" {
@@ -63,7 +66,7 @@ func decision(root, effect, event, at string, retention int, now time.Time) hub.
 // FindSubject returns the root subject holding an identifier.
 func (s *Store) FindSubject(ctx context.Context, id hub.Identifier) (string, error) {
 	var root string
-	err := s.db.R.QueryRowContext(ctx, `SELECT s.root FROM identifiers i JOIN subjects s ON s.id = i.subject_id WHERE i.kind = ? AND i.value = ?`,
+	err := s.db.R.QueryRowContext(ctx, `SELECT root FROM identifiers WHERE kind = ? AND value = ?`,
 		id.Kind, id.Value).Scan(&root)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", apperr.Errorf(apperr.ENOTFOUND, "no subject has %s %s", id.Kind, id.Value)
