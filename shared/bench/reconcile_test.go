@@ -9,14 +9,13 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"strconv"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
-
 
 	"github.com/attesta/attesta/collector"
 	"github.com/attesta/attesta/fixtures"
