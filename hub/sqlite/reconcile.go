@@ -27,8 +27,10 @@ type reconciler struct {
 }
 
 var reconcileSQL = map[string]string{
-	"ident": `SELECT subject_id, root FROM identifiers
-		WHERE (kind = ? AND value = ?) OR (kind = ? AND value = ?) ORDER BY kind`,
+	// Two point lookups: an OR of the two made SQLite build a row set and
+	// sort it, several times the cost.
+	"ident": `SELECT 0 AS o, subject_id, root FROM identifiers WHERE kind = ? AND value = ?
+		UNION ALL SELECT 1, subject_id, root FROM identifiers WHERE kind = ? AND value = ? ORDER BY o`,
 	"identPut":     `INSERT INTO identifiers (kind, value, subject_id, root, folded, event_id) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
 	"subjectPut":   `INSERT INTO subjects (id, root, created_at, name_gk, name_fk, full_name) VALUES (?, ?, ?, ?, ?, ?)`,
 	"eventSubject": `SELECT se.subject_id, s.root FROM subject_events se JOIN subjects s ON s.id = se.subject_id WHERE se.event_id = ?`,
@@ -145,8 +147,9 @@ func (r *reconciler) match(env *record.Envelope, s *record.Subject) (sid, root s
 	}
 	var roots []string
 	for rows.Next() {
+		var o int
 		var isid, iroot string
-		if err := rows.Scan(&isid, &iroot); err != nil {
+		if err := rows.Scan(&o, &isid, &iroot); err != nil {
 			rows.Close()
 			return "", "", false, err
 		}

@@ -1,11 +1,13 @@
 package sqlite
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/attesta/attesta/hub"
@@ -16,9 +18,18 @@ import (
 // Check answers many consent checks with one query: the identifiers, their
 // subjects' roots and the consent state are joined in SQLite.
 func (s *Store) Check(ctx context.Context, qs []hub.CheckQuery) ([]hub.Decision, error) {
+	// In identifier order, so consecutive lookups walk nearby pages of the
+	// indexes; order maps each row back to its query.
+	order := make([]int, len(qs))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortFunc(order, func(a, b int) int {
+		return cmp.Or(cmp.Compare(qs[a].Ident.Kind, qs[b].Ident.Kind), cmp.Compare(qs[a].Ident.Value, qs[b].Ident.Value))
+	})
 	in := make([][3]string, len(qs))
-	for i, q := range qs {
-		in[i] = [3]string{q.Ident.Kind, q.Ident.Value, q.Purpose}
+	for k, i := range order {
+		in[k] = [3]string{qs[i].Ident.Kind, qs[i].Ident.Value, qs[i].Purpose}
 	}
 	b, err := json.Marshal(in)
 	if err != nil {
@@ -41,7 +52,7 @@ func (s *Store) Check(ctx context.Context, qs []hub.CheckQuery) ([]hub.Decision,
 		if i < 0 || i >= len(out) {
 			continue
 		}
-		out[i] = decision(root.String, effect.String, event.String, at.String, int(retention.Int64), now)
+		out[order[i]] = decision(root.String, effect.String, event.String, at.String, int(retention.Int64), now)
 	}
 	return out, rows.Err()
 }
