@@ -44,7 +44,7 @@ func TestWelcomeWhileTheWriterIsBusy(t *testing.T) {
 	}
 	defer conn.Close()
 	s := &FakeSession{tb: t, Conn: conn, Timeout: 5 * time.Second} // well inside the hub's 10 s busy timeout
-	ahead := time.Now().Add(time.Hour)                                // a device clock an hour fast, to see the hello recorded
+	ahead := time.Now().Add(time.Hour)                             // a device clock an hour fast, to see the hello recorded
 	s.Send(&wire.Frame{Type: wire.THello, Hello: &wire.Hello{Collector: dev.ID, DeviceTime: ahead.Format(time.RFC3339Nano),
 		HLC: hlc.NewClock().Tick(), Streams: []wire.Stream{{Epoch: dev.Epoch, Head: 2}}, Pending: 3,
 		ConfigSeq: dev.Catalog.Seq, AppVersion: "e2e-fake"}})
