@@ -136,9 +136,9 @@ func templates(tb testing.TB, devices, perDevice int, sealKey *hub.Keys) [][]*re
 // signs the records as those devices and pushes them all at once, each
 // device over its own websocket, one batch in flight per device. It
 // returns records per second from the first push to the last ack.
-func ingestRun(b *testing.B, tpl [][]*record.Envelope, keysOf *hubRig, reconcile bool) (float64, *hubRig) {
+func ingestRun(b *testing.B, tpl [][]*record.Envelope, keysOf *hubRig, reconcile bool) (perSecond, cpuPerRecord float64, h *hubRig) {
 	ctx := context.Background()
-	h := newHub(b, reconcile, keysOf)
+	h = newHub(b, reconcile, keysOf)
 	devs := make([]*e2e.FakeDevice, len(tpl))
 	signed := make([][]record.Signed, len(tpl))
 	for i := range tpl {
@@ -181,7 +181,7 @@ func ingestRun(b *testing.B, tpl [][]*record.Envelope, keysOf *hubRig, reconcile
 		sessions[i].Timeout = 10 * time.Minute
 	}
 	b.StartTimer()
-	start := time.Now()
+	start, cpu0 := time.Now(), processCPU()
 	for i := range devs {
 		wg.Add(1)
 		go func() {
@@ -197,13 +197,13 @@ func ingestRun(b *testing.B, tpl [][]*record.Envelope, keysOf *hubRig, reconcile
 		}()
 	}
 	wg.Wait()
-	elapsed := time.Since(start)
+	elapsed, cpu := time.Since(start), processCPU()-cpu0
 	b.StopTimer()
 	c, err := h.st.Counts(ctx)
 	if err != nil || c.Events != int64(total) {
 		b.Fatalf("%d events at the hub, want %d (%v)", c.Events, total, err)
 	}
-	return float64(total) / elapsed.Seconds(), h
+	return float64(total) / elapsed.Seconds(), float64(cpu.Microseconds()) / float64(total), h
 }
 
 // BenchmarkIngest1M pushes 1,000,000 records from 200 devices into a hub,
@@ -221,8 +221,8 @@ func BenchmarkIngest1M(b *testing.B) {
 		seed := newHub(b, false, nil)
 		k, _ := seed.st.Keys(context.Background())
 		tpl := templates(b, devices, perDevice, k)
-		off, _ := ingestRun(b, tpl, seed, false)
-		on, h := ingestRun(b, tpl, seed, true)
+		off, offCPU, _ := ingestRun(b, tpl, seed, false)
+		on, onCPU, h := ingestRun(b, tpl, seed, true)
 		var subjects int64
 		h.st.DB().R.QueryRow(`SELECT COUNT(*) FROM subjects`).Scan(&subjects)
 		if subjects != int64(devices*perDevice/2) {
@@ -231,6 +231,9 @@ func BenchmarkIngest1M(b *testing.B) {
 		b.ReportMetric(off, "records/s-spine")
 		b.ReportMetric(on, "records/s-reconciled")
 		b.ReportMetric(on/off, "ratio")
+		b.ReportMetric(offCPU/onCPU, "cpu-ratio")
+		b.Logf("CPU per record (hub and fake devices): %.1f µs without reconciliation, %.1f µs with; cpu ratio %.2f",
+			offCPU, onCPU, offCPU/onCPU)
 		b.Logf("%d records from %d devices: %.0f records/s without reconciliation, %.0f with (%d subjects); ratio %.2f",
 			devices*perDevice, devices, off, on, subjects, on/off)
 	}
