@@ -46,7 +46,7 @@ demo: build ## run a hub and an enrolled collector on local SQLite with the fixt
 	wait
 
 bench: ## run the benchmarks (figures go in docs/BENCHMARKS.md)
-	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 30m ./shared/bench/
+	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 90m ./shared/bench/
 
 check: ## vet, staticcheck and the race tests
 	$(GO) vet ./...
