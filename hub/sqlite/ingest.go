@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/attesta/attesta/hub"
+	"github.com/attesta/attesta/shared/catalog"
 	"github.com/attesta/attesta/shared/record"
 	"github.com/attesta/attesta/shared/wire"
 )
@@ -28,6 +29,15 @@ type streamState struct {
 // evidence) and rejections (quarantined). Nothing is acknowledged before it
 // returns.
 func (s *Store) Ingest(ctx context.Context, deviceID string, batch []hub.Incoming) (*hub.IngestResult, error) {
+	var cat *catalog.Catalog
+	var idents map[*record.Subject][]hub.Identifier
+	if s.Reconcile {
+		c, err := s.Catalog(ctx)
+		if err != nil {
+			return nil, err
+		}
+		cat, idents = c, prepareIdentifiers(c, batch)
+	}
 	tx, err := s.db.W.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, fmt.Errorf("begin ingest: %w", err)
@@ -57,15 +67,12 @@ func (s *Store) Ingest(ctx context.Context, deviceID string, batch []hub.Incomin
 
 	var rec *reconciler
 	if s.Reconcile {
-		cat, err := s.Catalog(ctx)
-		if err != nil {
-			return nil, err
-		}
 		r, done, err := newReconciler(ctx, tx, cat, s.now())
 		if err != nil {
 			return nil, err
 		}
 		defer done()
+		r.idents = idents
 		rec = r
 	}
 

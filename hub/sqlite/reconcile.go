@@ -24,6 +24,23 @@ type reconciler struct {
 	st  map[string]*sql.Stmt
 	cat *catalog.Catalog
 	now string
+	// idents holds identifiers normalised before the transaction began
+	// (see prepareIdentifiers); a subject missing here is normalised in it.
+	idents map[*record.Subject][]hub.Identifier
+}
+
+// prepareIdentifiers normalises the identifiers of a batch's people before
+// the write transaction: phone parsing is the dearest part of matching,
+// and done here it runs beside other sessions' transactions instead of
+// holding the one writer.
+func prepareIdentifiers(cat *catalog.Catalog, batch []hub.Incoming) map[*record.Subject][]hub.Identifier {
+	out := make(map[*record.Subject][]hub.Identifier, len(batch))
+	for _, in := range batch {
+		if in.Reject == nil && in.Env != nil && in.Subject != nil {
+			out[in.Subject], _ = hub.Identifiers(*in.Subject, regionOf(cat, in.Env.Touchpoint))
+		}
+	}
+	return out
 }
 
 var reconcileSQL = map[string]string{
@@ -70,11 +87,13 @@ func newReconciler(ctx context.Context, tx *sql.Tx, cat *catalog.Catalog, now st
 
 // region is the default region for phone numbers written without a
 // country code: the touchpoint's country, else the controller's jurisdiction.
-func (r *reconciler) region(touchpoint string) string {
-	if tp, ok := r.cat.Touchpoint(touchpoint); ok && tp.Country != "" {
+func (r *reconciler) region(touchpoint string) string { return regionOf(r.cat, touchpoint) }
+
+func regionOf(cat *catalog.Catalog, touchpoint string) string {
+	if tp, ok := cat.Touchpoint(touchpoint); ok && tp.Country != "" {
 		return tp.Country
 	}
-	return r.cat.Jurisdiction
+	return cat.Jurisdiction
 }
 
 func (r *reconciler) retention(purpose string) int {
@@ -135,7 +154,10 @@ func (r *reconciler) apply(env *record.Envelope, subject *record.Subject, at tim
 // normalised identifiers are the same person; an email of one subject and a
 // phone of another in the same record merge the two (by a link).
 func (r *reconciler) match(env *record.Envelope, s *record.Subject) (sid, root string, created bool, err error) {
-	ids, _ := hub.Identifiers(*s, r.region(env.Touchpoint))
+	ids, ok := r.idents[s]
+	if !ok {
+		ids, _ = hub.Identifiers(*s, r.region(env.Touchpoint))
+	}
 	if len(ids) == 0 {
 		return "", "", false, nil
 	}
