@@ -3,6 +3,7 @@ package hub
 import (
 	"context"
 	"strings"
+	"sync"
 	"time"
 	"unicode"
 
@@ -38,11 +39,45 @@ func NormalizeEmail(s string) (string, error) {
 	if !ok || local == "" || domain == "" || strings.Contains(domain, "@") {
 		return "", apperr.Errorf(apperr.EINVALID, "email %q is not an address (want name@domain)", s)
 	}
-	ascii, err := idna.Lookup.ToASCII(strings.ToLower(strings.TrimSuffix(domain, ".")))
+	ascii, err := domains.toASCII(strings.ToLower(strings.TrimSuffix(domain, ".")))
 	if err != nil || !strings.Contains(ascii, ".") {
 		return "", apperr.Errorf(apperr.EINVALID, "email %q has an invalid domain", s)
 	}
 	return strings.ToLower(local) + "@" + ascii, nil
+}
+
+// domainCache remembers IDNA conversions: a campaign list of millions of
+// addresses has a few thousand domains, and the conversion is most of the
+// cost of normalising an address. It forgets everything when full.
+type domainCache struct {
+	mu sync.RWMutex
+	m  map[string]domainASCII
+}
+
+type domainASCII struct {
+	ascii string
+	err   error
+}
+
+const domainCacheMax = 16 << 10
+
+var domains = &domainCache{m: map[string]domainASCII{}}
+
+func (c *domainCache) toASCII(domain string) (string, error) {
+	c.mu.RLock()
+	d, ok := c.m[domain]
+	c.mu.RUnlock()
+	if ok {
+		return d.ascii, d.err
+	}
+	d.ascii, d.err = idna.Lookup.ToASCII(domain)
+	c.mu.Lock()
+	if len(c.m) >= domainCacheMax {
+		clear(c.m)
+	}
+	c.m[domain] = d
+	c.mu.Unlock()
+	return d.ascii, d.err
 }
 
 // FoldEmail reduces a normalised address further the way large mailbox

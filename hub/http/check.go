@@ -195,11 +195,9 @@ func readChecks(ctx context.Context, body io.Reader, cat *catalog.Catalog, emit 
 		case len(bytes.TrimSpace(line)) == 0:
 			continue // blank lines are not checks
 		default:
-			var cl checkLine
-			dec := json.NewDecoder(bytes.NewReader(line))
-			dec.DisallowUnknownFields()
-			if derr := dec.Decode(&cl); derr != nil {
-				res.Error = &errorBody{apperr.EINVALID, fmt.Sprintf("line %d is not a JSON object {\"email\"|\"phone\", \"purpose\"}: %v", n, derr)}
+			cl, derr := decodeCheckLine(line)
+			if derr != nil {
+				res.Error = &errorBody{apperr.EINVALID, checkLineError(n, derr)}
 				break
 			}
 			res.Ref = cl.Ref

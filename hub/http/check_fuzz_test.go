@@ -50,3 +50,28 @@ func FuzzReadChecks(f *testing.F) {
 		}
 	})
 }
+
+// FuzzDecodeCheckLine: whatever the fast path accepts, encoding/json reads
+// the same way; what it refuses still gets encoding/json's answer.
+func FuzzDecodeCheckLine(f *testing.F) {
+	for _, seed := range []string{
+		`{"email":"a@b.it","purpose":"newsletter"}`,
+		` { "phone" : "+39 333 123 4567" , "purpose":"sms", "ref":"row-7" } `,
+		`{}`, `{"email":"a@b.it","email":"c@d.it"}`, `{"EMAIL":"a@b.it"}`, `{"email":null}`,
+		`{"email":"a\u0040b.it","purpose":"sms"}`, `{"email":"è@b.it"}`, `{"email":"a@b.it"} x`,
+		`{"email":"a@b.it"}{}`, `{"purpose":1}`, `{"other":"x"}`, `[]`, `"x"`, `{"email":"a@b.it",}`,
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, line []byte) {
+		fast, ok := fastCheckLine(line)
+		slow, err := slowCheckLine(line)
+		if ok && (err != nil || fast != slow) {
+			t.Fatalf("fast path read %q as %+v; encoding/json: %+v, %v", line, fast, slow, err)
+		}
+		got, gerr := decodeCheckLine(line)
+		if (gerr == nil) != (err == nil) || got != slow {
+			t.Fatalf("decodeCheckLine(%q) = %+v, %v; encoding/json: %+v, %v", line, got, gerr, slow, err)
+		}
+	})
+}

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/attesta/attesta/hub"
+	"github.com/attesta/attesta/shared/catalog"
 	"github.com/attesta/attesta/shared/record"
 	"github.com/attesta/attesta/shared/wire"
 )
@@ -31,6 +32,15 @@ func (s *Store) Ingest(ctx context.Context, deviceID string, batch []hub.Incomin
 	tomb, err := s.tombstoneKey(ctx) // before the transaction: the writer is one connection
 	if err != nil {
 		return nil, err
+	}
+	var cat *catalog.Catalog
+	var idents map[*record.Subject][]hub.Identifier
+	if s.Reconcile {
+		c, err := s.Catalog(ctx)
+		if err != nil {
+			return nil, err
+		}
+		cat, idents = c, prepareIdentifiers(c, batch)
 	}
 	tx, err := s.db.W.BeginTx(ctx, nil)
 	if err != nil {
@@ -61,15 +71,12 @@ func (s *Store) Ingest(ctx context.Context, deviceID string, batch []hub.Incomin
 
 	var rec *reconciler
 	if s.Reconcile {
-		cat, err := s.Catalog(ctx)
-		if err != nil {
-			return nil, err
-		}
 		r, done, err := newReconciler(ctx, tx, cat, s.now())
 		if err != nil {
 			return nil, err
 		}
 		defer done()
+		r.idents = idents
 		rec = r
 		// Only a hub that has erased someone looks records up among the
 		// erased: the common batch pays one query, not one per record.

@@ -18,10 +18,7 @@ func TestQueryPlansUseIndexes(t *testing.T) {
 	}
 	defer st.Close()
 	queries := map[string]string{
-		"check": `SELECT j.key, s.root, st.effect FROM json_each(?) j
-			LEFT JOIN identifiers i ON i.kind = j.value ->> 0 AND i.value = j.value ->> 1
-			LEFT JOIN subjects s ON s.id = i.subject_id
-			LEFT JOIN consent_state st ON st.subject_id = s.root AND st.purpose = j.value ->> 2`,
+		"check": checkSQL,
 	}
 	queries["request"] = `SELECT ` + requestColumn + ` FROM requests WHERE id = ?`
 	queries["request steps"] = `SELECT at, by, action, state, note FROM request_steps WHERE request_id = ? ORDER BY id`

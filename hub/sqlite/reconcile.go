@@ -29,12 +29,31 @@ type reconciler struct {
 	// erased on arrival (erased is then set for the caller).
 	tomb   []byte
 	erased bool
+	// idents holds identifiers normalised before the transaction began
+	// (see prepareIdentifiers); a subject missing here is normalised in it.
+	idents map[*record.Subject][]hub.Identifier
+}
+
+// prepareIdentifiers normalises the identifiers of a batch's people before
+// the write transaction: phone parsing is the dearest part of matching,
+// and done here it runs beside other sessions' transactions instead of
+// holding the one writer.
+func prepareIdentifiers(cat *catalog.Catalog, batch []hub.Incoming) map[*record.Subject][]hub.Identifier {
+	out := make(map[*record.Subject][]hub.Identifier, len(batch))
+	for _, in := range batch {
+		if in.Reject == nil && in.Env != nil && in.Subject != nil {
+			out[in.Subject], _ = hub.Identifiers(*in.Subject, regionOf(cat, in.Env.Touchpoint))
+		}
+	}
+	return out
 }
 
 var reconcileSQL = map[string]string{
-	"ident": `SELECT i.subject_id, s.root FROM identifiers i JOIN subjects s ON s.id = i.subject_id
-		WHERE (i.kind = ? AND i.value = ?) OR (i.kind = ? AND i.value = ?) ORDER BY i.kind`,
-	"identPut":     `INSERT INTO identifiers (kind, value, subject_id, folded, event_id) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+	// Two point lookups: an OR of the two made SQLite build a row set and
+	// sort it, several times the cost.
+	"ident": `SELECT 0 AS o, subject_id, root FROM identifiers WHERE kind = ? AND value = ?
+		UNION ALL SELECT 1, subject_id, root FROM identifiers WHERE kind = ? AND value = ? ORDER BY o`,
+	"identPut":     `INSERT INTO identifiers (kind, value, subject_id, root, folded, event_id) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
 	"subjectPut":   `INSERT INTO subjects (id, root, created_at, name_gk, name_fk, full_name) VALUES (?, ?, ?, ?, ?, ?)`,
 	"eventSubject": `SELECT se.subject_id, s.root FROM subject_events se JOIN subjects s ON s.id = se.subject_id WHERE se.event_id = ?`,
 	"linkEvent":    `INSERT INTO subject_events (event_id, subject_id) VALUES (?, ?) ON CONFLICT DO NOTHING`,
@@ -48,7 +67,7 @@ var reconcileSQL = map[string]string{
 		last_at = excluded.last_at, last_hlc = excluded.last_hlc, last_collector = excluded.last_collector,
 		last_seq = excluded.last_seq, last_event = excluded.last_event`,
 	"similar":  `SELECT id, root, full_name FROM subjects WHERE (name_gk = ? OR name_fk = ?) AND id != ? LIMIT 10`,
-	"folded":   `SELECT s.root FROM identifiers i JOIN subjects s ON s.id = i.subject_id WHERE i.folded = ? AND i.value != ? LIMIT 20`,
+	"folded":   `SELECT root FROM identifiers WHERE folded = ? AND value != ? LIMIT 20`,
 	"suggest":  `INSERT INTO suggestions (subject_a, subject_b, reason, score, created_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
 	"mergePut": `INSERT INTO merges (into_id, from_id, reason, by, created_at) VALUES (?, ?, ?, ?, ?)`,
 	"erasedID": `SELECT e.subject_id, e.erased_at FROM erased_identifiers i JOIN erasures e ON e.subject_id = i.subject_id
@@ -76,11 +95,13 @@ func newReconciler(ctx context.Context, tx *sql.Tx, cat *catalog.Catalog, now st
 
 // region is the default region for phone numbers written without a
 // country code: the touchpoint's country, else the controller's jurisdiction.
-func (r *reconciler) region(touchpoint string) string {
-	if tp, ok := r.cat.Touchpoint(touchpoint); ok && tp.Country != "" {
+func (r *reconciler) region(touchpoint string) string { return regionOf(r.cat, touchpoint) }
+
+func regionOf(cat *catalog.Catalog, touchpoint string) string {
+	if tp, ok := cat.Touchpoint(touchpoint); ok && tp.Country != "" {
 		return tp.Country
 	}
-	return r.cat.Jurisdiction
+	return cat.Jurisdiction
 }
 
 func (r *reconciler) retention(purpose string) int {
@@ -145,7 +166,10 @@ func (r *reconciler) apply(env *record.Envelope, subject *record.Subject, at tim
 // normalised identifiers are the same person; an email of one subject and a
 // phone of another in the same record merge the two (by a link).
 func (r *reconciler) match(env *record.Envelope, s *record.Subject, at time.Time) (sid, root string, created bool, err error) {
-	ids, _ := hub.Identifiers(*s, r.region(env.Touchpoint))
+	ids, ok := r.idents[s]
+	if !ok {
+		ids, _ = hub.Identifiers(*s, r.region(env.Touchpoint))
+	}
 	if len(ids) == 0 {
 		return "", "", false, nil
 	}
@@ -161,8 +185,9 @@ func (r *reconciler) match(env *record.Envelope, s *record.Subject, at time.Time
 	}
 	var roots []string
 	for rows.Next() {
+		var o int
 		var isid, iroot string
-		if err := rows.Scan(&isid, &iroot); err != nil {
+		if err := rows.Scan(&o, &isid, &iroot); err != nil {
 			rows.Close()
 			return "", "", false, err
 		}
@@ -199,7 +224,7 @@ func (r *reconciler) match(env *record.Envelope, s *record.Subject, at time.Time
 		if id.Kind == hub.IdentEmail {
 			folded = hub.FoldEmail(id.Value)
 		}
-		res, err := r.st["identPut"].ExecContext(r.ctx, id.Kind, id.Value, sid, folded, env.ID)
+		res, err := r.st["identPut"].ExecContext(r.ctx, id.Kind, id.Value, sid, root, folded, env.ID)
 		if err != nil {
 			return "", "", false, fmt.Errorf("save identifier: %w", err)
 		}
@@ -474,6 +499,9 @@ func regroup(ctx context.Context, tx *sql.Tx, now string, roots []string) error 
 			root = into
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE subjects SET root = ? WHERE id = ?`, root, m); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE identifiers SET root = ? WHERE subject_id = ?`, root, m); err != nil {
 			return err
 		}
 		newRoots[root] = true

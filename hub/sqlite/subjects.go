@@ -1,11 +1,13 @@
 package sqlite
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/attesta/attesta/hub"
@@ -16,19 +18,24 @@ import (
 // Check answers many consent checks with one query: the identifiers, their
 // subjects' roots and the consent state are joined in SQLite.
 func (s *Store) Check(ctx context.Context, qs []hub.CheckQuery) ([]hub.Decision, error) {
+	// In identifier order, so consecutive lookups walk nearby pages of the
+	// indexes; order maps each row back to its query.
+	order := make([]int, len(qs))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortFunc(order, func(a, b int) int {
+		return cmp.Or(cmp.Compare(qs[a].Ident.Kind, qs[b].Ident.Kind), cmp.Compare(qs[a].Ident.Value, qs[b].Ident.Value))
+	})
 	in := make([][3]string, len(qs))
-	for i, q := range qs {
-		in[i] = [3]string{q.Ident.Kind, q.Ident.Value, q.Purpose}
+	for k, i := range order {
+		in[k] = [3]string{qs[i].Ident.Kind, qs[i].Ident.Value, qs[i].Purpose}
 	}
 	b, err := json.Marshal(in)
 	if err != nil {
 		return nil, err
 	}
-	rows, err := s.db.R.QueryContext(ctx, `SELECT j.key, s.root, st.effect, st.event_id, st.at, st.retention_days
-		FROM json_each(?) j
-		LEFT JOIN identifiers i ON i.kind = j.value ->> 0 AND i.value = j.value ->> 1
-		LEFT JOIN subjects s ON s.id = i.subject_id
-		LEFT JOIN consent_state st ON st.subject_id = s.root AND st.purpose = j.value ->> 2`, string(b))
+	rows, err := s.db.R.QueryContext(ctx, checkSQL, string(b))
 	if err != nil {
 		return nil, fmt.Errorf("check: %w", err)
 	}
@@ -45,10 +52,17 @@ func (s *Store) Check(ctx context.Context, qs []hub.CheckQuery) ([]hub.Decision,
 		if i < 0 || i >= len(out) {
 			continue
 		}
-		out[i] = decision(root.String, effect.String, event.String, at.String, int(retention.Int64), now)
+		out[order[i]] = decision(root.String, effect.String, event.String, at.String, int(retention.Int64), now)
 	}
 	return out, rows.Err()
 }
+
+// checkSQL answers a chunk of checks in one statement: identifier → its
+// root (kept on the identifier, see migration 009) → the root's state.
+const checkSQL = `SELECT j.key, i.root, st.effect, st.event_id, st.at, st.retention_days
+	FROM json_each(?) j
+	LEFT JOIN identifiers i ON i.kind = j.value ->> 0 AND i.value = j.value ->> 1
+	LEFT JOIN consent_state st ON st.subject_id = i.root AND st.purpose = j.value ->> 2`
 
 func decision(root, effect, event, at string, retention int, now time.Time) hub.Decision {
 	d := hub.Decision{Decision: hub.Unknown, SubjectID: root}
@@ -63,7 +77,7 @@ func decision(root, effect, event, at string, retention int, now time.Time) hub.
 // FindSubject returns the root subject holding an identifier.
 func (s *Store) FindSubject(ctx context.Context, id hub.Identifier) (string, error) {
 	var root string
-	err := s.db.R.QueryRowContext(ctx, `SELECT s.root FROM identifiers i JOIN subjects s ON s.id = i.subject_id WHERE i.kind = ? AND i.value = ?`,
+	err := s.db.R.QueryRowContext(ctx, `SELECT root FROM identifiers WHERE kind = ? AND value = ?`,
 		id.Kind, id.Value).Scan(&root)
 	if errors.Is(err, sql.ErrNoRows) {
 		e, err := s.erasedIdentifier(ctx, id)

@@ -218,6 +218,10 @@ func (ss *session) run() error {
 	g, ctx := errgroup.WithContext(ss.ctx)
 	pushes := make(chan *wire.Push, s.Window)
 	verified := make(chan *verifiedBatch, s.Window)
+	// The hello is recorded by the commit stage, not before the welcome:
+	// under a reconnect storm the one SQLite writer is busy with other
+	// devices' batches, and a device must not wait for it to be welcomed.
+	hellos := make(chan hub.Hello, 1)
 	writerDone := make(chan struct{})
 
 	g.Go(func() error { defer close(writerDone); return ss.writer(ctx) })
@@ -231,11 +235,11 @@ func (ss *session) run() error {
 		ss.linger()
 		return ss.conn.Close()
 	})
-	g.Go(func() error { defer close(pushes); return ss.reader(ctx, pushes) })
+	g.Go(func() error { defer close(pushes); return ss.reader(ctx, hellos, pushes) })
 	g.Go(func() error { ss.pushConfig(ctx); return nil })
 	g.Go(func() error { defer close(verified); return ss.verify(ctx, pushes, verified) })
 	g.Go(func() error {
-		if err := ss.commit(ctx, verified); err != nil {
+		if err := ss.commit(ctx, hellos, verified); err != nil {
 			return err
 		}
 		// Everything read has been committed and its ack queued: end the
@@ -335,7 +339,7 @@ func (ss *session) read(timeout time.Duration) (*wire.Frame, error) {
 	return f, nil
 }
 
-func (ss *session) reader(ctx context.Context, pushes chan<- *wire.Push) error {
+func (ss *session) reader(ctx context.Context, hellos chan<- hub.Hello, pushes chan<- *wire.Push) error {
 	s := ss.srv
 	ss.conn.SetPongHandler(func(string) error {
 		ss.extendRead(s.ReadTimeout)
@@ -348,9 +352,11 @@ func (ss *session) reader(ctx context.Context, pushes chan<- *wire.Push) error {
 	if f.Type != wire.THello {
 		return ss.fail(ctx, apperr.EINVALID, "the first frame must be hello, got "+f.Type)
 	}
-	if err := ss.hello(ctx, f.Hello); err != nil {
+	h, err := ss.hello(ctx, f.Hello)
+	if err != nil {
 		return err
 	}
+	hellos <- h // buffered for the one hello of a session
 	for {
 		f, err := ss.read(s.ReadTimeout)
 		if err != nil {
@@ -398,36 +404,37 @@ func (ss *session) readErr(ctx context.Context, err error) error {
 	return fmt.Errorf("read: %w", err)
 }
 
-func (ss *session) hello(ctx context.Context, h *wire.Hello) error {
+// hello measures the device's clock and answers with a welcome from
+// committed state read beside the writer (positions, catalog); the hello
+// itself is returned for the commit stage to record.
+func (ss *session) hello(ctx context.Context, h *wire.Hello) (hub.Hello, error) {
 	s := ss.srv
 	now := s.Now()
 	if h.Collector != ss.dev.ID {
-		return ss.fail(ctx, apperr.EFORBIDDEN, fmt.Sprintf("hello from collector %q on the token of %q", h.Collector, ss.dev.ID))
+		return hub.Hello{}, ss.fail(ctx, apperr.EFORBIDDEN, fmt.Sprintf("hello from collector %q on the token of %q", h.Collector, ss.dev.ID))
 	}
 	devTime, err := time.Parse(time.RFC3339Nano, h.DeviceTime)
 	if err != nil {
-		return ss.fail(ctx, apperr.EINVALID, "hello.device_time is not an RFC 3339 time")
+		return hub.Hello{}, ss.fail(ctx, apperr.EINVALID, "hello.device_time is not an RFC 3339 time")
 	}
 	ss.offset = devTime.Sub(now).Milliseconds()
 	if _, err := s.Clock.Update(h.HLC); err != nil {
 		ss.log().Warn("device clock ahead of the hub; not followed", "clock_offset_ms", ss.offset)
 	}
+	rec := hub.Hello{DeviceID: ss.dev.ID, ClockOffsetMS: ss.offset, Pending: h.Pending,
+		ConfigSeq: h.ConfigSeq, AppVersion: h.AppVersion, At: now}
 	bg := context.WithoutCancel(ctx)
-	if err := s.Store.RecordHello(bg, hub.Hello{DeviceID: ss.dev.ID, ClockOffsetMS: ss.offset, Pending: h.Pending,
-		ConfigSeq: h.ConfigSeq, AppVersion: h.AppVersion, At: now}); err != nil {
-		return err
-	}
 	epochs := make([]string, 0, len(h.Streams))
 	for _, st := range h.Streams {
 		epochs = append(epochs, st.Epoch)
 	}
 	pos, err := s.Store.Positions(bg, ss.dev.ID, epochs)
 	if err != nil {
-		return err
+		return rec, err
 	}
 	cat, err := s.Store.Catalog(bg)
 	if err != nil {
-		return err
+		return rec, err
 	}
 	ss.devConfig.Store(h.ConfigSeq)
 	s.figures.touch(ss.dev.ID, now)
@@ -436,13 +443,13 @@ func (ss *session) hello(ctx context.Context, h *wire.Hello) error {
 		HubTime: now.UTC().Format(time.RFC3339Nano), HLC: s.Clock.Tick(), ClockOffsetMS: ss.offset, Positions: pos,
 		ConfigSeq: cat.Seq, MaxBatch: s.MaxBatch, MaxBatchBytes: s.MaxBatchBytes, Window: s.Window, PublicURL: s.PublicURL,
 	}}); err != nil {
-		return err
+		return rec, err
 	}
 	// A collector behind the config log gets the newest snapshot right
 	// after the welcome, from the session's config pusher.
 	ss.helloDone.Store(true)
 	ss.kickConfig()
-	return nil
+	return rec, nil
 }
 
 // ConfigChanged tells the server the config log has moved on (the API
@@ -597,9 +604,43 @@ func parallel(n, workers int, fn func(i int)) {
 	wg.Wait()
 }
 
-func (ss *session) commit(ctx context.Context, in <-chan *verifiedBatch) error {
+// commit is the session's one user of the store's writer: it records the
+// hello (before any batch, so a device's figures never lag its records),
+// then stores each verified batch and queues its ack.
+func (ss *session) commit(ctx context.Context, hellos <-chan hub.Hello, in <-chan *verifiedBatch) error {
 	s := ss.srv
-	for vb := range in {
+	record := func(h hub.Hello) error {
+		if err := s.Store.RecordHello(context.WithoutCancel(ctx), h); err != nil {
+			return fmt.Errorf("record hello: %w", err)
+		}
+		return nil
+	}
+	for {
+		var vb *verifiedBatch
+		select {
+		case h := <-hellos:
+			if err := record(h); err != nil {
+				return err
+			}
+			continue
+		case b, ok := <-in:
+			if !ok {
+				select {
+				case h := <-hellos:
+					return record(h)
+				default:
+					return nil
+				}
+			}
+			vb = b
+		}
+		select { // a batch never overtakes the hello before it
+		case h := <-hellos:
+			if err := record(h); err != nil {
+				return err
+			}
+		default:
+		}
 		// A batch that reached the store is finished even if the session is
 		// closing: its ack may still go out, and if not, the collector resends.
 		res, err := s.Store.Ingest(context.WithoutCancel(ctx), ss.dev.ID, vb.records)
@@ -625,5 +666,4 @@ func (ss *session) commit(ctx context.Context, in <-chan *verifiedBatch) error {
 			return nil
 		}
 	}
-	return nil
 }

@@ -19,8 +19,28 @@ import (
 	"strconv"
 	"time"
 
-	_ "github.com/mattn/go-sqlite3" // registers the "sqlite3" driver
+	"github.com/mattn/go-sqlite3"
 )
+
+// Page cache and memory-mapped I/O. SQLite's default cache is 2 MB, far
+// below a hub holding millions of subjects: every lookup then costs a
+// read() per page. Memory-mapping the file lets readers use the kernel's
+// page cache directly (capped by SQLite at 2 GiB unless built otherwise);
+// the caches only grow as far as the database does, so a kiosk's small
+// outbox stays small.
+const (
+	mmapSize      = 8 << 30
+	readCacheKiB  = 32 << 10 // per reader connection
+	writeCacheKiB = 128 << 10
+	driverName    = "sqlite3_attesta"
+)
+
+func init() {
+	sql.Register(driverName, &sqlite3.SQLiteDriver{ConnectHook: func(c *sqlite3.SQLiteConn) error {
+		_, err := c.Exec(fmt.Sprintf("PRAGMA mmap_size = %d", mmapSize), nil)
+		return err
+	}})
+}
 
 // DB is a database with one writer connection and a pool of readers.
 type DB struct {
@@ -44,7 +64,8 @@ func Open(ctx context.Context, path string, fsys fs.FS) (*DB, error) {
 	q.Set("_busy_timeout", "10000")
 	q.Set("_foreign_keys", "on")
 	q.Set("_txlock", "immediate")
-	w, err := sql.Open("sqlite3", "file:"+path+"?"+q.Encode())
+	q.Set("_cache_size", strconv.Itoa(-writeCacheKiB))
+	w, err := sql.Open(driverName, "file:"+path+"?"+q.Encode())
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
@@ -52,7 +73,8 @@ func Open(ctx context.Context, path string, fsys fs.FS) (*DB, error) {
 	w.SetConnMaxIdleTime(0)
 	q.Set("_txlock", "deferred")
 	q.Set("_query_only", "on")
-	r, err := sql.Open("sqlite3", "file:"+path+"?"+q.Encode())
+	q.Set("_cache_size", strconv.Itoa(-readCacheKiB))
+	r, err := sql.Open(driverName, "file:"+path+"?"+q.Encode())
 	if err != nil {
 		w.Close()
 		return nil, fmt.Errorf("open %s: %w", path, err)

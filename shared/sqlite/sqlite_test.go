@@ -2,6 +2,7 @@ package sqlite_test
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"path/filepath"
 	"sync"
@@ -104,5 +105,39 @@ func TestConcurrentWritersDoNotLock(t *testing.T) {
 	close(errs)
 	for err := range errs {
 		t.Fatal(err)
+	}
+}
+
+// Both pools get a real page cache and memory-mapped reads on every
+// connection, not SQLite's 2 MB default.
+func TestConnectionsAreTuned(t *testing.T) {
+	ctx := context.Background()
+	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "x.db"), fstest.MapFS{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	// Held at once, so the reader pool opens several connections.
+	for name, p := range map[string]struct {
+		pool *sql.DB
+		n    int
+	}{"writer": {db.W, 1}, "reader": {db.R, 3}} {
+		for i := range p.n {
+			c, err := p.pool.Conn(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			var cache, mmap int64
+			if err := c.QueryRowContext(ctx, `PRAGMA cache_size`).Scan(&cache); err != nil {
+				t.Fatal(err)
+			}
+			if err := c.QueryRowContext(ctx, `PRAGMA mmap_size`).Scan(&mmap); err != nil {
+				t.Fatal(err)
+			}
+			if cache > -32<<10 || mmap < 1<<30 {
+				t.Errorf("%s connection %d: cache_size %d, mmap_size %d", name, i, cache, mmap)
+			}
+		}
 	}
 }
