@@ -87,6 +87,9 @@ func (s *Store) Ingest(ctx context.Context, deviceID string, batch []hub.Incomin
 		if any {
 			rec.tomb = tomb
 		}
+		if err := rec.prefetch(batch); err != nil {
+			return nil, err
+		}
 	}
 
 	streams := map[string]*streamState{}
