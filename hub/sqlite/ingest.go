@@ -34,13 +34,13 @@ func (s *Store) Ingest(ctx context.Context, deviceID string, batch []hub.Incomin
 		return nil, err
 	}
 	var cat *catalog.Catalog
-	var idents map[*record.Subject][]hub.Identifier
+	var people map[*record.Subject]*person
 	if s.Reconcile {
 		c, err := s.Catalog(ctx)
 		if err != nil {
 			return nil, err
 		}
-		cat, idents = c, prepareIdentifiers(c, batch)
+		cat, people = c, preparePeople(c, batch)
 	}
 	tx, err := s.db.W.BeginTx(ctx, nil)
 	if err != nil {
@@ -76,7 +76,7 @@ func (s *Store) Ingest(ctx context.Context, deviceID string, batch []hub.Incomin
 			return nil, err
 		}
 		defer done()
-		r.idents = idents
+		r.people = people
 		rec = r
 		// Only a hub that has erased someone looks records up among the
 		// erased: the common batch pays one query, not one per record.
@@ -86,6 +86,9 @@ func (s *Store) Ingest(ctx context.Context, deviceID string, batch []hub.Incomin
 		}
 		if any {
 			rec.tomb = tomb
+		}
+		if err := rec.prefetch(batch); err != nil {
+			return nil, err
 		}
 	}
 

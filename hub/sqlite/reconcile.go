@@ -3,9 +3,11 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -29,20 +31,56 @@ type reconciler struct {
 	// erased on arrival (erased is then set for the caller).
 	tomb   []byte
 	erased bool
-	// idents holds identifiers normalised before the transaction began
-	// (see prepareIdentifiers); a subject missing here is normalised in it.
-	idents map[*record.Subject][]hub.Identifier
+	// people holds what was derived from a batch's people before the
+	// transaction began (see preparePeople); a subject missing here is
+	// prepared in it.
+	people map[*record.Subject]*person
+	// linked remembers the subject and root of each event linked in this
+	// transaction, so a record referencing one of its batch (a notice view
+	// and its consent) needs no query. A merge forgets it: roots move.
+	linked map[string][2]string
+	// refsKnown says linked also holds every event a record of the batch
+	// references that was linked before the transaction (see prefetch):
+	// a reference missing from it is to an event not linked.
+	refsKnown bool
+	// known holds, when not nil, the subject and root of every identifier
+	// of the batch's people already held, read in one query per kind
+	// before the first record and kept up to date as records add some.
+	known map[hub.Identifier][2]string
 }
 
-// prepareIdentifiers normalises the identifiers of a batch's people before
-// the write transaction: phone parsing is the dearest part of matching,
-// and done here it runs beside other sessions' transactions instead of
-// holding the one writer.
-func prepareIdentifiers(cat *catalog.Catalog, batch []hub.Incoming) map[*record.Subject][]hub.Identifier {
-	out := make(map[*record.Subject][]hub.Identifier, len(batch))
+// person is what matching needs of a captured person, all of it derived
+// from the record alone: normalised identifiers, folded emails, name keys.
+type person struct {
+	ids    []hub.Identifier
+	folded []any // per identifier: the folded email, nil for a phone
+	gk, fk string
+	full   string
+}
+
+func preparePerson(cat *catalog.Catalog, touchpoint string, s *record.Subject) *person {
+	p := &person{}
+	p.ids, _ = hub.Identifiers(*s, regionOf(cat, touchpoint))
+	p.folded = make([]any, len(p.ids))
+	for i, id := range p.ids {
+		if id.Kind == hub.IdentEmail {
+			p.folded[i] = hub.FoldEmail(id.Value)
+		}
+	}
+	p.gk, p.fk = hub.NameKeys(s.GivenName, s.FamilyName)
+	p.full = hub.FullName(s.GivenName, s.FamilyName)
+	return p
+}
+
+// preparePeople derives what matching needs of a batch's people before the
+// write transaction: phone parsing and name keys are the dearest part of
+// matching, and done here they run beside other sessions' transactions
+// instead of holding the one writer.
+func preparePeople(cat *catalog.Catalog, batch []hub.Incoming) map[*record.Subject]*person {
+	out := make(map[*record.Subject]*person, len(batch))
 	for _, in := range batch {
 		if in.Reject == nil && in.Env != nil && in.Subject != nil {
-			out[in.Subject], _ = hub.Identifiers(*in.Subject, regionOf(cat, in.Env.Touchpoint))
+			out[in.Subject] = preparePerson(cat, in.Env.Touchpoint, in.Subject)
 		}
 	}
 	return out
@@ -56,7 +94,11 @@ var reconcileSQL = map[string]string{
 	"identPut":     `INSERT INTO identifiers (kind, value, subject_id, root, folded, event_id) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
 	"subjectPut":   `INSERT INTO subjects (id, root, created_at, name_gk, name_fk, full_name) VALUES (?, ?, ?, ?, ?, ?)`,
 	"eventSubject": `SELECT se.subject_id, s.root FROM subject_events se JOIN subjects s ON s.id = se.subject_id WHERE se.event_id = ?`,
-	"linkEvent":    `INSERT INTO subject_events (event_id, subject_id) VALUES (?, ?) ON CONFLICT DO NOTHING`,
+	// The batch's identifiers and references, one query each (see prefetch).
+	"identsOf": `SELECT value, subject_id, root FROM identifiers WHERE kind = ? AND value IN (SELECT value FROM json_each(?))`,
+	"eventsSubjects": `SELECT se.event_id, se.subject_id, s.root FROM subject_events se JOIN subjects s ON s.id = se.subject_id
+		WHERE se.event_id IN (SELECT value FROM json_each(?))`,
+	"linkEvent": `INSERT INTO subject_events (event_id, subject_id) VALUES (?, ?) ON CONFLICT DO NOTHING`,
 	"factPut": `INSERT INTO facts (subject_id, purpose, event_id, kind, effect, at, hlc, collector, seq, suspect, retention_days, touchpoint)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
 	"state": `SELECT effect, event_id, at, suspect, retention_days, last_at, last_hlc, last_collector, last_seq, last_event
@@ -76,7 +118,7 @@ var reconcileSQL = map[string]string{
 }
 
 func newReconciler(ctx context.Context, tx *sql.Tx, cat *catalog.Catalog, now string) (*reconciler, func(), error) {
-	r := &reconciler{ctx: ctx, tx: tx, st: map[string]*sql.Stmt{}, cat: cat, now: now}
+	r := &reconciler{ctx: ctx, tx: tx, st: map[string]*sql.Stmt{}, cat: cat, now: now, linked: map[string][2]string{}}
 	closeAll := func() {
 		for _, p := range r.st {
 			p.Close()
@@ -93,10 +135,8 @@ func newReconciler(ctx context.Context, tx *sql.Tx, cat *catalog.Catalog, now st
 	return r, closeAll, nil
 }
 
-// region is the default region for phone numbers written without a
+// regionOf is the default region for phone numbers written without a
 // country code: the touchpoint's country, else the controller's jurisdiction.
-func (r *reconciler) region(touchpoint string) string { return regionOf(r.cat, touchpoint) }
-
 func regionOf(cat *catalog.Catalog, touchpoint string) string {
 	if tp, ok := cat.Touchpoint(touchpoint); ok && tp.Country != "" {
 		return tp.Country
@@ -122,6 +162,10 @@ func (r *reconciler) apply(env *record.Envelope, subject *record.Subject, at tim
 		if sid, root, created, err = r.match(env, subject, at); err != nil {
 			return err
 		}
+	case env.Ref != "" && r.linked[env.Ref][0] != "":
+		sid, root = r.linked[env.Ref][0], r.linked[env.Ref][1]
+	case env.Ref != "" && r.refsKnown:
+		return nil // not linked: as the query below finding no row
 	case env.Ref != "":
 		err := r.st["eventSubject"].QueryRowContext(r.ctx, env.Ref).Scan(&sid, &root)
 		if errors.Is(err, sql.ErrNoRows) {
@@ -139,21 +183,22 @@ func (r *reconciler) apply(env *record.Envelope, subject *record.Subject, at tim
 	if _, err := r.st["linkEvent"].ExecContext(r.ctx, env.ID, sid); err != nil {
 		return fmt.Errorf("link event: %w", err)
 	}
-	for _, f := range hub.Facts(env, at, suspect, r.retention) {
+	if r.erased { // a tombstone's root is read where it is kept
+		r.refsKnown = false
+	} else {
+		r.linked[env.ID] = [2]string{sid, root}
+	}
+	facts := hub.Facts(env, at, suspect, r.retention)
+	if created {
+		return r.firstFacts(root, facts)
+	}
+	for _, f := range facts {
 		res, err := r.st["factPut"].ExecContext(r.ctx, sid, f.Purpose, f.EventID, string(f.Kind), string(f.Effect), hub.FormatTime(f.At),
 			int64(f.HLC), f.Collector, f.Seq, f.Suspect, f.RetentionDays, f.Touchpoint)
 		if err != nil {
 			return fmt.Errorf("save fact: %w", err)
 		}
-		switch n, _ := res.RowsAffected(); {
-		case n == 1 && created: // a new person has no state to fold into
-			if err := r.putState(root, f, f); err != nil {
-				return err
-			}
-			if err := r.changed(root, "", &f); err != nil {
-				return err
-			}
-		case n == 1:
+		if n, _ := res.RowsAffected(); n == 1 {
 			if err := r.fold(root, f); err != nil {
 				return err
 			}
@@ -162,14 +207,79 @@ func (r *reconciler) apply(env *record.Envelope, subject *record.Subject, at tim
 	return nil
 }
 
+// firstFacts saves the facts of a new person's first record, and the state
+// and notification each one decides, as one multi-row INSERT each: a new
+// person has no state to fold into, so every fact is its purpose's state.
+// A purpose named twice in one record counts once, as its first fact.
+func (r *reconciler) firstFacts(root string, facts []hub.Fact) error {
+	var seen []string
+	var fargs, sargs, nargs []any
+	for _, f := range facts {
+		if slices.Contains(seen, f.Purpose) {
+			continue
+		}
+		seen = append(seen, f.Purpose)
+		at := hub.FormatTime(f.At)
+		fargs = append(fargs, root, f.Purpose, f.EventID, string(f.Kind), string(f.Effect), at,
+			int64(f.HLC), f.Collector, f.Seq, f.Suspect, f.RetentionDays, f.Touchpoint)
+		sargs = append(sargs, root, f.Purpose, string(f.Effect), f.EventID, at, f.Suspect,
+			f.RetentionDays, at, int64(f.HLC), f.Collector, f.Seq, f.EventID)
+		if c, ok := consentChange(root, f.Purpose, "", &f, ""); ok {
+			b, err := json.Marshal(c)
+			if err != nil {
+				return err
+			}
+			nargs = append(nargs, hub.NotifyConsentChanged, root, r.now, string(b))
+		}
+	}
+	for _, w := range []struct {
+		name, head string
+		cols       int
+		args       []any
+	}{
+		{"facts", `INSERT INTO facts (subject_id, purpose, event_id, kind, effect, at, hlc, collector, seq, suspect, retention_days, touchpoint) VALUES `, 12, fargs},
+		{"consent state", `INSERT INTO consent_state (subject_id, purpose, effect, event_id, at, suspect, retention_days, last_at, last_hlc, last_collector, last_seq, last_event) VALUES `, 12, sargs},
+		{"notifications", `INSERT INTO notifications (type, subject_id, created_at, data) VALUES `, 4, nargs},
+	} {
+		if len(w.args) == 0 {
+			continue
+		}
+		stmt, err := r.rows(w.head, w.cols, len(w.args)/w.cols)
+		if err != nil {
+			return fmt.Errorf("save %s: %w", w.name, err)
+		}
+		if _, err := stmt.ExecContext(r.ctx, w.args...); err != nil {
+			return fmt.Errorf("save %s: %w", w.name, err)
+		}
+	}
+	return nil
+}
+
+// rows returns the prepared multi-row INSERT of n rows of cols values
+// each, preparing it on first use in this transaction.
+func (r *reconciler) rows(head string, cols, n int) (*sql.Stmt, error) {
+	key := fmt.Sprintf("%s#%d", head, n)
+	if p, ok := r.st[key]; ok {
+		return p, nil
+	}
+	row := "(?" + strings.Repeat(", ?", cols-1) + ")"
+	p, err := r.tx.PrepareContext(r.ctx, head+row+strings.Repeat(", "+row, n-1))
+	if err != nil {
+		return nil, err
+	}
+	r.st[key] = p
+	return p, nil
+}
+
 // match finds or makes the subject a captured person belongs to. Equal
 // normalised identifiers are the same person; an email of one subject and a
 // phone of another in the same record merge the two (by a link).
 func (r *reconciler) match(env *record.Envelope, s *record.Subject, at time.Time) (sid, root string, created bool, err error) {
-	ids, ok := r.idents[s]
-	if !ok {
-		ids, _ = hub.Identifiers(*s, r.region(env.Touchpoint))
+	p, prepared := r.people[s]
+	if !prepared {
+		p = preparePerson(r.cat, env.Touchpoint, s)
 	}
+	ids := p.ids
 	if len(ids) == 0 {
 		return "", "", false, nil
 	}
@@ -177,29 +287,20 @@ func (r *reconciler) match(env *record.Envelope, s *record.Subject, at time.Time
 		r.erased = tomb != ""
 		return tomb, tomb, false, err
 	}
-	// One query for both identifiers; the email's subject comes first.
-	args := []any{ids[0].Kind, ids[0].Value, ids[len(ids)-1].Kind, ids[len(ids)-1].Value}
-	rows, err := r.st["ident"].QueryContext(r.ctx, args...)
-	if err != nil {
-		return "", "", false, fmt.Errorf("find identifiers: %w", err)
-	}
+	// The email's subject comes first.
 	var roots []string
-	for rows.Next() {
-		var o int
-		var isid, iroot string
-		if err := rows.Scan(&o, &isid, &iroot); err != nil {
-			rows.Close()
-			return "", "", false, err
+	if r.known != nil && prepared { // prefetch read only prepared people's
+		for _, id := range []hub.Identifier{ids[0], ids[len(ids)-1]} {
+			if k, ok := r.known[id]; ok {
+				if sid == "" {
+					sid, root = k[0], k[1]
+				}
+				if !slices.Contains(roots, k[1]) {
+					roots = append(roots, k[1])
+				}
+			}
 		}
-		if sid == "" {
-			sid, root = isid, iroot
-		}
-		if !slices.Contains(roots, iroot) {
-			roots = append(roots, iroot)
-		}
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
+	} else if sid, root, roots, err = r.lookUp(ids); err != nil {
 		return "", "", false, err
 	}
 	if sid == "" {
@@ -208,8 +309,7 @@ func (r *reconciler) match(env *record.Envelope, s *record.Subject, at time.Time
 			return "", "", false, err
 		}
 		sid, root, created = u.String(), u.String(), true
-		gk, fk := hub.NameKeys(s.GivenName, s.FamilyName)
-		if _, err := r.st["subjectPut"].ExecContext(r.ctx, sid, sid, r.now, gk, fk, hub.FullName(s.GivenName, s.FamilyName)); err != nil {
+		if _, err := r.st["subjectPut"].ExecContext(r.ctx, sid, sid, r.now, p.gk, p.fk, p.full); err != nil {
 			return "", "", false, fmt.Errorf("save subject: %w", err)
 		}
 	}
@@ -219,27 +319,117 @@ func (r *reconciler) match(env *record.Envelope, s *record.Subject, at time.Time
 			return "", "", false, err
 		}
 	}
-	for _, id := range ids {
-		var folded any
-		if id.Kind == hub.IdentEmail {
-			folded = hub.FoldEmail(id.Value)
-		}
+	for i, id := range ids {
+		folded := p.folded[i]
 		res, err := r.st["identPut"].ExecContext(r.ctx, id.Kind, id.Value, sid, root, folded, env.ID)
 		if err != nil {
 			return "", "", false, fmt.Errorf("save identifier: %w", err)
 		}
-		if n, _ := res.RowsAffected(); n == 1 && id.Kind == hub.IdentEmail {
+		n, _ := res.RowsAffected()
+		if n == 1 && r.known != nil {
+			r.known[id] = [2]string{sid, root}
+		}
+		if n == 1 && id.Kind == hub.IdentEmail {
 			if err := r.suggestFolded(root, id.Value, folded.(string)); err != nil {
 				return "", "", false, err
 			}
 		}
 	}
 	if created {
-		if err := r.suggestNames(sid, s); err != nil {
+		if err := r.suggestNames(sid, p); err != nil {
 			return "", "", false, err
 		}
 	}
 	return sid, root, created, nil
+}
+
+// lookUp finds the subjects of a person's identifiers in one query, the
+// email's first, and the roots they belong to.
+func (r *reconciler) lookUp(ids []hub.Identifier) (sid, root string, roots []string, err error) {
+	args := []any{ids[0].Kind, ids[0].Value, ids[len(ids)-1].Kind, ids[len(ids)-1].Value}
+	rows, err := r.st["ident"].QueryContext(r.ctx, args...)
+	if err != nil {
+		return "", "", nil, fmt.Errorf("find identifiers: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var o int
+		var isid, iroot string
+		if err := rows.Scan(&o, &isid, &iroot); err != nil {
+			return "", "", nil, err
+		}
+		if sid == "" {
+			sid, root = isid, iroot
+		}
+		if !slices.Contains(roots, iroot) {
+			roots = append(roots, iroot)
+		}
+	}
+	return sid, root, roots, rows.Err()
+}
+
+// prefetch reads, in one query per identifier kind and one for
+// references, what matching and linking the batch would otherwise ask
+// record by record: the identifiers already held and the subjects of the
+// events the batch's records reference. Each statement through the one
+// writer costs about as much as the work it does; this saves two per
+// person. A merge (roots move) makes the reconciler forget both.
+func (r *reconciler) prefetch(batch []hub.Incoming) error {
+	byKind := map[string][]string{}
+	var refs []string
+	for _, in := range batch {
+		if in.Reject != nil || in.Env == nil {
+			continue
+		}
+		if in.Env.Ref != "" {
+			refs = append(refs, in.Env.Ref)
+		}
+		if p := r.people[in.Subject]; in.Subject != nil && p != nil {
+			for _, id := range p.ids {
+				byKind[id.Kind] = append(byKind[id.Kind], id.Value)
+			}
+		}
+	}
+	known := map[hub.Identifier][2]string{}
+	for kind, values := range byKind {
+		list, _ := json.Marshal(values)
+		rows, err := r.st["identsOf"].QueryContext(r.ctx, kind, string(list))
+		if err != nil {
+			return fmt.Errorf("find identifiers: %w", err)
+		}
+		for rows.Next() {
+			var v, sid, root string
+			if err := rows.Scan(&v, &sid, &root); err != nil {
+				rows.Close()
+				return err
+			}
+			known[hub.Identifier{Kind: kind, Value: v}] = [2]string{sid, root}
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+	}
+	list, _ := json.Marshal(refs)
+	rows, err := r.st["eventsSubjects"].QueryContext(r.ctx, string(list))
+	if err != nil {
+		return fmt.Errorf("subjects of references: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id, sid, root string
+		if err := rows.Scan(&id, &sid, &root); err != nil {
+			return err
+		}
+		if _, ok := r.linked[id]; !ok {
+			r.linked[id] = [2]string{sid, root}
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	r.known, r.refsKnown = known, true
+	return nil
 }
 
 // erasedBefore returns the erased subject a record captured at `at`
@@ -302,13 +492,12 @@ func (r *reconciler) suggestFolded(root, email, folded string) error {
 	return rows.Err()
 }
 
-func (r *reconciler) suggestNames(sid string, s *record.Subject) error {
-	gk, fk := hub.NameKeys(s.GivenName, s.FamilyName)
-	if gk == "" {
+func (r *reconciler) suggestNames(sid string, p *person) error {
+	if p.gk == "" {
 		return nil
 	}
-	full := hub.FullName(s.GivenName, s.FamilyName)
-	rows, err := r.st["similar"].QueryContext(r.ctx, gk, fk, sid)
+	full := p.full
+	rows, err := r.st["similar"].QueryContext(r.ctx, p.gk, p.fk, sid)
 	if err != nil {
 		return fmt.Errorf("similar names: %w", err)
 	}
@@ -349,6 +538,8 @@ func (r *reconciler) merge(into, from, reason, by string) error {
 	if _, err := r.st["mergePut"].ExecContext(r.ctx, into, from, reason, by, r.now); err != nil {
 		return fmt.Errorf("save merge: %w", err)
 	}
+	clear(r.linked)
+	r.known, r.refsKnown = nil, false
 	return regroup(r.ctx, r.tx, r.now, []string{from, into})
 }
 
