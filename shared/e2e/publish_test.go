@@ -440,6 +440,10 @@ func TestConfigPushedToLiveSession(t *testing.T) {
 
 	// Behind at hello: the newest comes right after the welcome.
 	s.Conn.Close()
+	// Wait for the hub to end that session, so publishing cannot reach it.
+	Eventually(t, 10*time.Second, "the first session ended", func() (bool, string) {
+		return strings.Contains(h.Log(), `msg="sync session ended"`), ""
+	})
 	publish(3)
 	s = d.Session(h.URL()) // hello says d.Catalog.Seq, three behind
 	batch = 0
