@@ -159,7 +159,15 @@ func TestReceiverDownForAnHour(t *testing.T) {
 	d := dispatch.New(st)
 	d.Now, d.Sleep, d.Poll, d.MaxBackoff = clk.Now, clk.Sleep, 5*time.Millisecond, 5*time.Minute
 	start(t, d)
-	eventually(t, "three deliveries", func() bool { return len(rc.delivered()) == 3 })
+	fed, err := st.Notifications(ctx, 0, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The receiver sees the third delivery before the hub logs it.
+	eventually(t, "three deliveries and the cursor at the end", func() bool {
+		w, _ := st.Webhook(ctx, wh.ID)
+		return len(rc.delivered()) == 3 && w.Cursor == fed[len(fed)-1].Seq
+	})
 
 	// It never gave up: it kept trying for the whole hour, the waits grew
 	// from a second to the 5-minute cap (with ±50% jitter) and stayed there.
