@@ -69,6 +69,7 @@ func StartProcess(tb testing.TB, name, bin, logPath string, env []string, args .
 	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = f, f
 	cmd.Env = append(os.Environ(), env...)
+	cmd.SysProcAttr = sysProcAttr()
 	if err := cmd.Start(); err != nil {
 		f.Close()
 		tb.Fatalf("start %s: %v", name, err)

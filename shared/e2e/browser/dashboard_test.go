@@ -272,7 +272,7 @@ func TestDashboard(t *testing.T) {
 
 	// The overview follows kiosks going offline without a reload.
 	page.do(chromedp.Click(testid("nav-overview")), chromedp.WaitVisible(testid("tile-online")))
-	s.kiosk.stop(t)
+	s.kiosk.Stop(t)
 	page.waitJS("the kiosk shown offline", `(document.dispatchEvent(new Event("attesta:refresh")),
 		document.querySelector("[data-testid=tile-online]").textContent === "0 / 1" &&
 		document.querySelector("[data-live=status]").textContent.trim() === "offline")`)

@@ -3,9 +3,9 @@ package browser
 import (
 	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"testing"
+
+	"github.com/attesta/attesta/shared/e2e"
 )
 
 // bins are the programs under test, built once by TestMain.
@@ -26,26 +26,12 @@ func runTests(m *testing.M) int {
 	if chromiumPath() == "" && os.Getenv("CI") != "true" {
 		fmt.Fprintln(os.Stderr, "shared/e2e/browser: SKIPPING the browser tests: chromium is not installed (apt-get install chromium)")
 	} else {
-		if err := build(dir); err != nil {
+		if err := e2e.Build(dir, false); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			return 1
 		}
+		bins.hub, bins.collector = e2e.Binaries.Hub, e2e.Binaries.Collector
 	}
 	defer closeBrowser()
 	return m.Run()
-}
-
-// build compiles both programs into dir in one go build, so they share the
-// build cache with `make build`.
-func build(dir string) error {
-	// go test puts its own GOROOT/bin first on PATH.
-	goBin := "go"
-	cmd := exec.Command(goBin, "build", "-o", dir+string(filepath.Separator),
-		"github.com/attesta/attesta/hub/cmd/attesta-hub",
-		"github.com/attesta/attesta/collector/cmd/attesta-collector")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("go build: %v\n%s", err, out)
-	}
-	bins.hub, bins.collector = filepath.Join(dir, "attesta-hub"), filepath.Join(dir, "attesta-collector")
-	return nil
 }

@@ -10,93 +10,32 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	_ "github.com/mattn/go-sqlite3"
+
+	"github.com/attesta/attesta/shared/e2e"
 )
 
 const pin = "1234"
 
-// proc is a running hub or collector; its output goes to a log file.
-type proc struct {
-	name, log string
-	cmd       *exec.Cmd
-	done      chan struct{}
-	err       error
-}
-
-func startProc(tb testing.TB, name, logPath, bin string, args ...string) *proc {
+// startProc runs a hub or collector with its output in logPath. At the end
+// of the test it is asked to stop (SIGTERM) and must do so cleanly.
+func startProc(tb testing.TB, name, logPath, bin string, args ...string) *e2e.Process {
 	tb.Helper()
-	f, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	cmd := exec.Command(bin, args...)
-	cmd.Stdout, cmd.Stderr = f, f
-	cmd.SysProcAttr = sysProcAttr()
-	if err := cmd.Start(); err != nil {
-		f.Close()
-		tb.Fatalf("start %s: %v", name, err)
-	}
-	p := &proc{name: name, log: logPath, cmd: cmd, done: make(chan struct{})}
-	go func() {
-		p.err = cmd.Wait()
-		f.Close()
-		close(p.done)
-	}()
-	tb.Cleanup(func() { p.stop(tb) })
-	return p
-}
-
-func (p *proc) exited() bool {
-	select {
-	case <-p.done:
-		return true
-	default:
-		return false
-	}
-}
-
-// stop sends SIGTERM and waits; a process that hangs is killed and reported.
-func (p *proc) stop(tb testing.TB) {
-	if p.exited() {
-		return
-	}
-	p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.done:
-	case <-time.After(10 * time.Second):
-		p.cmd.Process.Kill()
-		<-p.done
-		tb.Errorf("%s did not stop within 10s of SIGTERM", p.name)
-	}
-}
-
-func (p *proc) output() string {
-	b, _ := os.ReadFile(p.log)
-	return string(b)
-}
-
-// waitLog waits for a log line matching re and returns its submatches.
-func (p *proc) waitLog(tb testing.TB, re *regexp.Regexp) []string {
-	tb.Helper()
-	var m []string
-	eventually(tb, 15*time.Second, p.name+" logs "+re.String(), func() (bool, string) {
-		if p.exited() {
-			tb.Fatalf("%s exited (%v):\n%s", p.name, p.err, p.output())
+	p := e2e.StartProcess(tb, name, bin, logPath, nil, args...)
+	tb.Cleanup(func() {
+		if !p.Exited() {
+			p.Stop(tb)
 		}
-		m = re.FindStringSubmatch(p.output())
-		return m != nil, ""
 	})
-	return m
+	return p
 }
 
 // runCmd runs a one-shot command (enroll, token create) and returns stdout.
@@ -148,7 +87,7 @@ func freePort(tb testing.TB) string {
 // hub itself, so receipt and notice pages stay reachable while sync is cut.
 type stack struct {
 	dir    string
-	hub    *proc
+	hub    *e2e.Process
 	hubURL string
 	token  string // read scope, for /api/v1/events
 	proxy  *proxy
@@ -157,7 +96,7 @@ type stack struct {
 
 // collector is a running attesta-collector.
 type collector struct {
-	*proc
+	*e2e.Process
 	url, data string
 }
 
@@ -176,7 +115,7 @@ func newStack(tb testing.TB) *stack {
 	s.hubURL = "http://" + addr
 	s.hub = startProc(tb, "hub", filepath.Join(s.dir, "hub.log"), bins.hub,
 		"run", "--data", hubData, "--listen", addr, "--public-url", s.hubURL)
-	s.hub.waitLog(tb, hubURLRE)
+	s.hub.WaitLog(tb, hubURLRE, 15*time.Second)
 	s.proxy = newProxy(tb, addr)
 	s.kiosk = s.addCollector(tb, "kiosk", s.proxy.url())
 	return s
@@ -195,7 +134,7 @@ func (s *stack) addCollector(tb testing.TB, name, hubURL string, extra ...string
 	runCmd(tb, bins.collector, "enroll", "--data", data, "--hub", hubURL, "--code", m[1], "--pin", pin)
 	p := startProc(tb, name, filepath.Join(s.dir, name+".log"), bins.collector,
 		append([]string{"run", "--data", data, "--listen", "127.0.0.1:0"}, extra...)...)
-	c := &collector{proc: p, data: data, url: p.waitLog(tb, kioskURLRE)[1]}
+	c := &collector{Process: p, data: data, url: p.WaitLog(tb, kioskURLRE, 15*time.Second)[1]}
 	eventually(tb, 10*time.Second, name+" connected to the hub", func() (bool, string) {
 		st := c.status(tb)
 		return st.Connected, st.LastError
