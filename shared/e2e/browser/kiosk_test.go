@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/attesta/attesta/shared/e2e"
 )
 
 var visitors atomic.Int64
@@ -85,7 +87,7 @@ func testSignUpReachesHub(t *testing.T, s *stack) {
 	if nv.ID != view.ID || nv.Notice != ev.Notice || nv.Notice.ViewedAt == "" {
 		t.Errorf("notice_viewed %s %+v, want id %s and the consent's notice %+v", nv.ID, nv.Notice, view.ID, ev.Notice)
 	}
-	eventually(t, 10*time.Second, "the outbox to record the hub's ack", func() (bool, string) {
+	e2e.Eventually(t, 10*time.Second, "the outbox to record the hub's ack", func() (bool, string) {
 		rows := s.kiosk.outbox(t, before.Head)
 		return len(rows) == 2 && rows[0].Acked && rows[1].Acked, fmt.Sprintf("%+v", rows)
 	})
@@ -108,9 +110,9 @@ func testSignUpReachesHub(t *testing.T, s *stack) {
 // shows the receipt; the notice page's SHA-256 is the record's; one
 // withdraw button records a withdrawal tied to the consent.
 func testQRCodesAndReceipt(t *testing.T, s *stack) {
-	s.proxy.setBlocked(true)
-	t.Cleanup(func() { s.proxy.setBlocked(false) })
-	eventually(t, 10*time.Second, "the kiosk to notice it is offline", func() (bool, string) {
+	s.proxy.SetDown(true)
+	t.Cleanup(func() { s.proxy.SetDown(false) })
+	e2e.Eventually(t, 10*time.Second, "the kiosk to notice it is offline", func() (bool, string) {
 		return !s.kiosk.status(t).Connected, "still connected"
 	})
 
@@ -143,7 +145,7 @@ func testQRCodesAndReceipt(t *testing.T, s *stack) {
 	get(t, receiptURL, "", http.StatusNotFound)
 
 	// Back online.
-	s.proxy.setBlocked(false)
+	s.proxy.SetDown(false)
 	s.kiosk.syncNow(t)
 	consent := s.waitEvent(t, "the consent by "+v.Email, func(e event) bool {
 		return e.Kind == "given" && e.Subject != nil && e.Subject.Email == v.Email

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/attesta/attesta/shared/e2e"
 )
 
 // TestKioskNoticeChange: a visitor is reading version 1 of the notice when
@@ -36,7 +38,7 @@ func TestKioskNoticeChange(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "v2.md")
 	os.WriteFile(file, []byte("# Informativa\n\nVersione 2 dell'informativa.\n"), 0o600)
 	runCmd(t, bins.hub, "notice", "publish", file, "--id", "privacy-it", "--version", "2", "--language", "it", "--data", filepath.Join(s.dir, "hub"))
-	eventually(t, 30*time.Second, "the collector to apply config 2", func() (bool, string) {
+	e2e.Eventually(t, 30*time.Second, "the collector to apply config 2", func() (bool, string) {
 		var c struct {
 			ConfigSeq int64 `json:"config_seq"`
 		}

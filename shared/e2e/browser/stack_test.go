@@ -14,7 +14,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -52,26 +51,6 @@ func runCmd(tb testing.TB, bin string, args ...string) string {
 	return strings.TrimSpace(stdout.String())
 }
 
-// eventually polls cond until it holds or the deadline passes.
-func eventually(tb testing.TB, timeout time.Duration, what string, cond func() (bool, string)) {
-	tb.Helper()
-	deadline := time.Now().Add(timeout)
-	delay := 20 * time.Millisecond
-	for {
-		ok, detail := cond()
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			tb.Fatalf("timed out after %s waiting for %s: %s", timeout, what, detail)
-		}
-		time.Sleep(delay)
-		if delay < 250*time.Millisecond {
-			delay *= 2
-		}
-	}
-}
-
 func freePort(tb testing.TB) string {
 	tb.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -90,7 +69,7 @@ type stack struct {
 	hub    *e2e.Process
 	hubURL string
 	token  string // read scope, for /api/v1/events
-	proxy  *proxy
+	proxy  *e2e.Proxy
 	kiosk  *collector
 }
 
@@ -116,8 +95,13 @@ func newStack(tb testing.TB) *stack {
 	s.hub = startProc(tb, "hub", filepath.Join(s.dir, "hub.log"), bins.hub,
 		"run", "--data", hubData, "--listen", addr, "--public-url", s.hubURL)
 	s.hub.WaitLog(tb, hubURLRE, 15*time.Second)
-	s.proxy = newProxy(tb, addr)
-	s.kiosk = s.addCollector(tb, "kiosk", s.proxy.url())
+	p, err := e2e.NewProxy(addr)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { p.Close() })
+	s.proxy = p
+	s.kiosk = s.addCollector(tb, "kiosk", s.proxy.URL())
 	return s
 }
 
@@ -135,7 +119,7 @@ func (s *stack) addCollector(tb testing.TB, name, hubURL string, extra ...string
 	p := startProc(tb, name, filepath.Join(s.dir, name+".log"), bins.collector,
 		append([]string{"run", "--data", data, "--listen", "127.0.0.1:0"}, extra...)...)
 	c := &collector{Process: p, data: data, url: p.WaitLog(tb, kioskURLRE, 15*time.Second)[1]}
-	eventually(tb, 10*time.Second, name+" connected to the hub", func() (bool, string) {
+	e2e.Eventually(tb, 10*time.Second, name+" connected to the hub", func() (bool, string) {
 		st := c.status(tb)
 		return st.Connected, st.LastError
 	})
@@ -261,7 +245,7 @@ func (s *stack) events(tb testing.TB) []event {
 func (s *stack) waitEvent(tb testing.TB, what string, f func(event) bool) event {
 	tb.Helper()
 	var found event
-	eventually(tb, 15*time.Second, "hub event: "+what, func() (bool, string) {
+	e2e.Eventually(tb, 15*time.Second, "hub event: "+what, func() (bool, string) {
 		evs := s.events(tb)
 		for _, ev := range evs {
 			if f(ev) {
@@ -303,100 +287,5 @@ func getJSON(tb testing.TB, url, bearer string, v any) {
 	tb.Helper()
 	if err := json.Unmarshal([]byte(get(tb, url, bearer, http.StatusOK)), v); err != nil {
 		tb.Fatalf("GET %s: %v", url, err)
-	}
-}
-
-// proxy is a TCP proxy whose link the test can cut: while blocked it drops
-// every connection, the way a kiosk loses Wi-Fi.
-type proxy struct {
-	ln     net.Listener
-	target string
-
-	mu      sync.Mutex
-	blocked bool
-	conns   map[net.Conn]struct{}
-}
-
-func newProxy(tb testing.TB, target string) *proxy {
-	tb.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	p := &proxy{ln: ln, target: target, conns: map[net.Conn]struct{}{}}
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		p.serve(&wg)
-	}()
-	tb.Cleanup(func() {
-		ln.Close()
-		p.setBlocked(true)
-		wg.Wait()
-	})
-	return p
-}
-
-func (p *proxy) url() string { return "http://" + p.ln.Addr().String() }
-
-func (p *proxy) serve(wg *sync.WaitGroup) {
-	for {
-		c, err := p.ln.Accept()
-		if err != nil {
-			return
-		}
-		if !p.track(c) {
-			c.Close()
-			continue
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer p.untrack(c)
-			u, err := net.DialTimeout("tcp", p.target, 5*time.Second)
-			if err != nil {
-				return
-			}
-			if !p.track(u) {
-				u.Close()
-				return
-			}
-			defer p.untrack(u)
-			done := make(chan struct{}, 2)
-			go func() { io.Copy(u, c); done <- struct{}{} }()
-			go func() { io.Copy(c, u); done <- struct{}{} }()
-			<-done
-		}()
-	}
-}
-
-func (p *proxy) track(c net.Conn) bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.blocked {
-		return false
-	}
-	p.conns[c] = struct{}{}
-	return true
-}
-
-func (p *proxy) untrack(c net.Conn) {
-	c.Close()
-	p.mu.Lock()
-	delete(p.conns, c)
-	p.mu.Unlock()
-}
-
-// setBlocked cuts (true) or restores (false) the link; cutting closes every
-// open connection.
-func (p *proxy) setBlocked(b bool) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.blocked = b
-	if b {
-		for c := range p.conns {
-			c.Close()
-		}
 	}
 }
