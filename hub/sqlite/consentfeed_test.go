@@ -84,7 +84,7 @@ func TestConsentChangedOnMergeAndUndo(t *testing.T) {
 	e.choose("fair", 2, t0.Add(time.Minute), record.Subject{GivenName: "Mario", FamilyName: "Rosi", Email: "m.rossi@esempio.it"}, map[string]bool{"newsletter": false})
 	_, seq := e.changes(0)
 	granting := e.check("email", "mario.rossi@gmail.com", "newsletter").SubjectID
-	sg, err := e.st.Suggestions(ctx, 10)
+	sg, err := e.suggestions(10)
 	if err != nil {
 		t.Fatal(err)
 	}

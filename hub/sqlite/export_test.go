@@ -7,3 +7,10 @@ func SetProofChainMax(n int) (restore func()) {
 	proofChainMax = n
 	return func() { proofChainMax = old }
 }
+
+// SetSuggestBetween makes Suggest call fn between its read and its write
+// and returns a function that restores it.
+func SetSuggestBetween(fn func()) (restore func()) {
+	suggestBetween = fn
+	return func() { suggestBetween = nil }
+}

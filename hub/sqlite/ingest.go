@@ -263,6 +263,12 @@ func (s *Store) Ingest(ctx context.Context, deviceID string, batch []hub.Incomin
 	if err := tx.Commit(); err != nil {
 		return nil, fmt.Errorf("commit ingest: %w", err)
 	}
+	if rec != nil && rec.queued > 0 {
+		select {
+		case s.suggestWake <- struct{}{}:
+		default:
+		}
+	}
 	return res, nil
 }
 

@@ -43,6 +43,10 @@ func (s *Store) Collect(w *metrics.Writer) {
 		w.Family("attesta_hub_devices_enrolled", "Enrolled devices not revoked.", metrics.Gauge)
 		w.Sample("attesta_hub_devices_enrolled", float64(n))
 	}
+	if n, err := s.SuggestQueued(w.Context()); err == nil {
+		w.Family("attesta_hub_suggestions_queued", "Ingested records whose match suggestions are still to be made.", metrics.Gauge)
+		w.Sample("attesta_hub_suggestions_queued", float64(n))
+	}
 	var seq, behind int64
 	if err := s.db.R.QueryRowContext(w.Context(), `SELECT COALESCE(MAX(seq), 0),
 		(SELECT COUNT(*) FROM devices WHERE revoked_at IS NULL AND config_seq < (SELECT COALESCE(MAX(seq), 0) FROM config_log))

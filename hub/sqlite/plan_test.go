@@ -26,7 +26,10 @@ func TestQueryPlansUseIndexes(t *testing.T) {
 	for name, q := range reconcileSQL {
 		queries[name] = q
 	}
-	scan := regexp.MustCompile(`^SCAN (subjects|identifiers|facts|events|consent_state|subject_events|merges|suggestions|requests|request_steps|erasures|erased_identifiers)\b`)
+	for name, q := range suggestSQL {
+		queries["suggest "+name] = q
+	}
+	scan := regexp.MustCompile(`^SCAN (subjects|identifiers|facts|events|consent_state|subject_events|merges|suggestions|suggest_queue|requests|request_steps|erasures|erased_identifiers)\b`)
 	for name, q := range queries {
 		rows, err := st.db.R.QueryContext(ctx, "EXPLAIN QUERY PLAN "+q, make([]any, strings.Count(q, "?"))...)
 		if err != nil {

@@ -47,6 +47,8 @@ type reconciler struct {
 	// of the batch's people already held, read in one query per kind
 	// before the first record and kept up to date as records add some.
 	known map[hub.Identifier][2]string
+	// queued counts the records queued for suggestions (see suggest.go).
+	queued int
 }
 
 // person is what matching needs of a captured person, all of it derived
@@ -108,9 +110,8 @@ var reconcileSQL = map[string]string{
 		event_id = excluded.event_id, at = excluded.at, suspect = excluded.suspect, retention_days = excluded.retention_days,
 		last_at = excluded.last_at, last_hlc = excluded.last_hlc, last_collector = excluded.last_collector,
 		last_seq = excluded.last_seq, last_event = excluded.last_event`,
-	"similar":  `SELECT id, root, full_name FROM subjects WHERE (name_gk = ? OR name_fk = ?) AND id != ? LIMIT 10`,
-	"folded":   `SELECT root FROM identifiers WHERE folded = ? AND value != ? LIMIT 20`,
-	"suggest":  `INSERT INTO suggestions (subject_a, subject_b, reason, score, created_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+	// Suggestions are made after commit, from this queue (see suggest.go).
+	"queue":    `INSERT INTO suggest_queue (subject_id, event_id, new_subject) VALUES (?, ?, ?)`,
 	"mergePut": `INSERT INTO merges (into_id, from_id, reason, by, created_at) VALUES (?, ?, ?, ?, ?)`,
 	"erasedID": `SELECT e.subject_id, e.erased_at FROM erased_identifiers i JOIN erasures e ON e.subject_id = i.subject_id
 		WHERE i.hash = ? ORDER BY e.erased_at DESC LIMIT 1`,
@@ -319,6 +320,7 @@ func (r *reconciler) match(env *record.Envelope, s *record.Subject, at time.Time
 			return "", "", false, err
 		}
 	}
+	var newEmail bool
 	for i, id := range ids {
 		folded := p.folded[i]
 		res, err := r.st["identPut"].ExecContext(r.ctx, id.Kind, id.Value, sid, root, folded, env.ID)
@@ -329,16 +331,13 @@ func (r *reconciler) match(env *record.Envelope, s *record.Subject, at time.Time
 		if n == 1 && r.known != nil {
 			r.known[id] = [2]string{sid, root}
 		}
-		if n == 1 && id.Kind == hub.IdentEmail {
-			if err := r.suggestFolded(root, id.Value, folded.(string)); err != nil {
-				return "", "", false, err
-			}
-		}
+		newEmail = newEmail || n == 1 && id.Kind == hub.IdentEmail
 	}
-	if created {
-		if err := r.suggestNames(sid, p); err != nil {
-			return "", "", false, err
+	if created || newEmail {
+		if _, err := r.st["queue"].ExecContext(r.ctx, sid, env.ID, created); err != nil {
+			return "", "", false, fmt.Errorf("queue suggestions: %w", err)
 		}
+		r.queued++
 	}
 	return sid, root, created, nil
 }
@@ -454,83 +453,6 @@ func (r *reconciler) erasedBefore(ids []hub.Identifier, at time.Time) (string, e
 		}
 	}
 	return "", nil
-}
-
-func (r *reconciler) suggest(a, b, reason string, score float64) error {
-	if a == b {
-		return nil
-	}
-	if a > b {
-		a, b = b, a
-	}
-	if _, err := r.st["suggest"].ExecContext(r.ctx, a, b, reason, score, r.now); err != nil {
-		return fmt.Errorf("save suggestion: %w", err)
-	}
-	return nil
-}
-
-func (r *reconciler) suggestFolded(root, email, folded string) error {
-	rows, err := r.st["folded"].QueryContext(r.ctx, folded, email)
-	if err != nil {
-		return fmt.Errorf("folded emails: %w", err)
-	}
-	var others []string
-	for rows.Next() {
-		var o string
-		if err := rows.Scan(&o); err != nil {
-			rows.Close()
-			return err
-		}
-		others = append(others, o)
-	}
-	rows.Close()
-	for _, o := range others {
-		if err := r.suggest(root, o, hub.SuggestFoldedEmail, 1); err != nil {
-			return err
-		}
-	}
-	return rows.Err()
-}
-
-func (r *reconciler) suggestNames(sid string, p *person) error {
-	if p.gk == "" {
-		return nil
-	}
-	full := p.full
-	rows, err := r.st["similar"].QueryContext(r.ctx, p.gk, p.fk, sid)
-	if err != nil {
-		return fmt.Errorf("similar names: %w", err)
-	}
-	type cand struct {
-		root  string
-		score float64
-	}
-	var found []cand
-	for rows.Next() {
-		var id, oroot, name string
-		if err := rows.Scan(&id, &oroot, &name); err != nil {
-			rows.Close()
-			return err
-		}
-		if score := hub.JaroWinkler(full, name); score >= hub.NameSimilarity {
-			found = append(found, cand{oroot, score})
-		}
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return err
-	}
-	// A name shared by many people says nothing about who is who: only a
-	// rare one is worth a reviewer's time.
-	if len(found) > hub.CommonName {
-		return nil
-	}
-	for _, c := range found {
-		if err := r.suggest(sid, c.root, hub.SuggestSimilarName, c.score); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // merge links root from into root into and moves from's whole group.

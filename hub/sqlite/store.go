@@ -49,8 +49,9 @@ type Store struct {
 	// kept before the retention sweep anonymises it (see SweepRetention).
 	RetentionGrace time.Duration
 
-	catalog atomic.Pointer[catalog.Catalog] // the newest snapshot decoded
-	tombKey atomic.Pointer[[]byte]          // the key of tombstone identifier hashes
+	catalog     atomic.Pointer[catalog.Catalog] // the newest snapshot decoded
+	tombKey     atomic.Pointer[[]byte]          // the key of tombstone identifier hashes
+	suggestWake chan struct{}                   // ingest queued records for suggestions
 }
 
 // Open opens or creates the hub database at path.
@@ -67,7 +68,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
-	return &Store{db: db, Now: time.Now, Reconcile: true, RetentionGrace: DefaultRetentionGrace}, nil
+	return &Store{db: db, Now: time.Now, Reconcile: true, RetentionGrace: DefaultRetentionGrace, suggestWake: make(chan struct{}, 1)}, nil
 }
 
 // Close closes the database.

@@ -60,6 +60,22 @@ func mustOpen(t *testing.T) *env {
 	return e
 }
 
+// suggestions works the suggestion queue off, as the hub's worker does
+// after ingest, and lists the suggestions awaiting review.
+func (e *env) suggestions(limit int) ([]hub.Suggested, error) {
+	e.t.Helper()
+	for {
+		n, err := e.st.Suggest(context.Background(), 2)
+		if err != nil {
+			return nil, err
+		}
+		if n < 2 {
+			break
+		}
+	}
+	return e.st.Suggestions(context.Background(), limit)
+}
+
 // rec makes a signed consent record at seq with the given prev hash.
 func (e *env) rec(epoch string, seq uint64, prev, email string) record.Signed {
 	payload, _ := json.Marshal(record.Payload{Subject: record.Subject{GivenName: "A", FamilyName: "B", Email: email}, Receipt: "tok-" + email, Salt: []byte{1}})

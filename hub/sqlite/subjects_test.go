@@ -96,7 +96,7 @@ func TestOneSubjectAcrossTouchpoints(t *testing.T) {
 	if d := e.check("email", "nobody@esempio.it", "sms"); d.Decision != hub.Unknown || d.SubjectID != "" {
 		t.Errorf("check unknown person: %+v", d)
 	}
-	if sg, _ := e.st.Suggestions(ctx, 10); len(sg) != 0 {
+	if sg, _ := e.suggestions(10); len(sg) != 0 {
 		t.Errorf("identical identifiers made suggestions: %+v", sg)
 	}
 }
@@ -110,7 +110,7 @@ func TestSuggestionsNeverMerge(t *testing.T) {
 	e.choose("fair", 3, t0.Add(2*time.Minute), record.Subject{GivenName: "Giulia", FamilyName: "Bianchi", Email: "mario.rossi+fiera@gmail.com"}, map[string]bool{"sms": true})
 	e.choose("fair", 4, t0.Add(3*time.Minute), record.Subject{GivenName: "Anna", FamilyName: "Verdi", Email: "anna@esempio.it"}, map[string]bool{"sms": true})
 
-	sg, err := e.st.Suggestions(ctx, 10)
+	sg, err := e.suggestions(10)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -282,7 +282,7 @@ func TestCommonNamesSuggestNothing(t *testing.T) {
 		e.choose("fair", uint64(i+1), t0.Add(time.Duration(i)*time.Minute),
 			record.Subject{GivenName: "Mario", FamilyName: "Rossi", Email: fmt.Sprintf("mario%d@esempio.it", i)}, map[string]bool{"sms": true})
 	}
-	sg, err := e.st.Suggestions(context.Background(), 100)
+	sg, err := e.suggestions(100)
 	if err != nil {
 		t.Fatal(err)
 	}

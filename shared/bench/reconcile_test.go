@@ -82,7 +82,14 @@ func newHub(tb testing.TB, reconcile bool, keysOf *hubRig) *hubRig {
 	if err := h.srv.Open(); err != nil {
 		tb.Fatal(err)
 	}
-	tb.Cleanup(func() { h.ws.Close(); h.srv.Close(context.Background()); st.Close() })
+	// The suggestion worker, as 'attesta-hub run' starts it.
+	wctx, stop := context.WithCancel(ctx)
+	worked := make(chan struct{})
+	go func() {
+		defer close(worked)
+		st.WorkSuggestions(wctx, time.Second, func(err error) { tb.Errorf("suggestions: %v", err) })
+	}()
+	tb.Cleanup(func() { h.ws.Close(); h.srv.Close(context.Background()); stop(); <-worked; st.Close() })
 	return h
 }
 
@@ -197,6 +204,17 @@ func ingestRun(b *testing.B, tpl [][]*record.Envelope, keysOf *hubRig, reconcile
 		}()
 	}
 	wg.Wait()
+	// Reconciliation ends when suggestions, made after commit, are made too.
+	for {
+		n, err := h.st.SuggestQueued(ctx)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if n == 0 {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 	elapsed, cpu := time.Since(start), processCPU()-cpu0
 	b.StopTimer()
 	c, err := h.st.Counts(ctx)

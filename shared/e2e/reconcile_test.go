@@ -113,7 +113,12 @@ func TestOnePersonAcrossCollectors(t *testing.T) {
 	var sg struct {
 		Suggestions []struct{ SubjectA, SubjectB, Reason string } `json:"suggestions"`
 	}
-	api(t, h, read, "GET", "/api/v1/suggestions", "", &sg)
+	// Suggestions follow ingest by a moment: the hub makes them after commit.
+	Eventually(t, 30*time.Second, "the namesake suggested", func() (bool, string) {
+		sg.Suggestions = nil
+		api(t, h, read, "GET", "/api/v1/suggestions", "", &sg)
+		return len(sg.Suggestions) >= 1, fmt.Sprintf("%+v", sg)
+	})
 	if len(sg.Suggestions) != 1 || sg.Suggestions[0].Reason != "similar_name" {
 		t.Fatalf("suggestions %+v", sg)
 	}

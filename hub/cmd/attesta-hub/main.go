@@ -246,6 +246,9 @@ type Main struct {
 
 	stopSweeps context.CancelFunc // stops the retention schedule
 	sweepsDone chan struct{}
+
+	stopSuggest context.CancelFunc // stops the suggestion worker
+	suggestDone chan struct{}
 }
 
 // NewMain returns a Main with defaults.
@@ -293,6 +296,12 @@ func (m *Main) Run(ctx context.Context) error {
 		m.stopSweeps, m.sweepsDone = cancel, make(chan struct{})
 		go m.sweeps(sctx)
 	}
+	gctx, cancel := context.WithCancel(context.Background())
+	m.stopSuggest, m.suggestDone = cancel, make(chan struct{})
+	go func() {
+		defer close(m.suggestDone)
+		st.WorkSuggestions(gctx, time.Second, func(err error) { m.Logger.Error("suggestions failed; retrying", "err", err) })
+	}()
 	return m.Hooks.Open()
 }
 
@@ -342,6 +351,10 @@ func (m *Main) Close() error {
 	if m.stopSweeps != nil {
 		m.stopSweeps()
 		<-m.sweepsDone
+	}
+	if m.stopSuggest != nil {
+		m.stopSuggest()
+		<-m.suggestDone
 	}
 	if m.Store != nil {
 		errs = append(errs, m.Store.Close())
