@@ -52,8 +52,8 @@ func consentChanged(ctx context.Context, tx *sql.Tx, now, root, purpose string, 
 	return nil
 }
 
-// changed is consentChanged for ingest, with the reconciler's prepared
-// statement: one INSERT per change and nothing else.
+// changed is consentChanged for ingest: the notification waits for the
+// reconciler's flush, with the others ingest makes, in order.
 func (r *reconciler) changed(root string, prev hub.Effect, win *hub.Fact) error {
 	c, ok := consentChange(root, win.Purpose, prev, win, "")
 	if !ok {
@@ -63,9 +63,7 @@ func (r *reconciler) changed(root string, prev hub.Effect, win *hub.Fact) error 
 	if err != nil {
 		return err
 	}
-	if _, err := r.st["notify"].ExecContext(r.ctx, hub.NotifyConsentChanged, root, r.now, string(b)); err != nil {
-		return fmt.Errorf("notification %s: %w", hub.NotifyConsentChanged, err)
-	}
+	r.hold(pendNotification, hub.NotifyConsentChanged, root, r.now, string(b))
 	return nil
 }
 

@@ -48,7 +48,7 @@ func (s *Store) Ingest(ctx context.Context, deviceID string, batch []hub.Incomin
 	}
 	defer tx.Rollback()
 	stmts := map[string]string{
-		"event":      `SELECT hash, erased_at IS NOT NULL FROM events WHERE id = ?`,
+		"events":     `SELECT id, hash, erased_at IS NOT NULL FROM events WHERE id IN (SELECT value FROM json_each(?))`,
 		"chainIns":   `INSERT INTO chain (collector, epoch, seq, event_id, hash) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
 		"chainAt":    `SELECT event_id, hash FROM chain WHERE collector = ? AND epoch = ? AND seq = ?`,
 		"insert":     `INSERT INTO events (id, collector, epoch, seq, kind, envelope, sig, hash, payload, captured_at, hlc, received_at, corrected_at, clock_offset_ms, flags, countersig) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -91,6 +91,48 @@ func (s *Store) Ingest(ctx context.Context, deviceID string, batch []hub.Incomin
 			return nil, err
 		}
 	}
+
+	// The batch's records already held, read in one query (each statement
+	// through the one writer costs about as much as the work it does),
+	// then kept up to date as the batch adds records.
+	type held struct {
+		hash   string
+		erased bool
+	}
+	known := map[string]held{}
+	{
+		var ids []string
+		for _, in := range batch {
+			if in.Reject == nil && in.Env != nil {
+				ids = append(ids, in.Env.ID)
+			}
+		}
+		list, _ := json.Marshal(ids)
+		rows, err := st["events"].QueryContext(ctx, string(list))
+		if err != nil {
+			return nil, fmt.Errorf("look up records: %w", err)
+		}
+		for rows.Next() {
+			var id string
+			var h held
+			if err := rows.Scan(&id, &h.hash, &h.erased); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			known[id] = h
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("look up records: %w", err)
+		}
+	}
+	// The chain positions this transaction took and their hashes: a record
+	// whose predecessor is among them needs no query to check its link.
+	type position struct {
+		epoch string
+		seq   uint64
+	}
+	took := map[position]string{}
 
 	streams := map[string]*streamState{}
 	stream := func(epoch string) (*streamState, error) {
@@ -152,19 +194,15 @@ func (s *Store) Ingest(ctx context.Context, deviceID string, batch []hub.Incomin
 		if err != nil {
 			return nil, err
 		}
-		var known string
-		var erased bool
-		err = st["event"].QueryRowContext(ctx, env.ID).Scan(&known, &erased)
-		switch {
-		case err == nil && known == in.Hash:
+		if h, ok := known[env.ID]; ok && h.hash == in.Hash {
 			res.Duplicates++
 			advance(ss, env.Seq, in.Hash)
 			continue
-		case err == nil:
+		} else if ok {
 			// Same id, different content: keep it as evidence, never
 			// overwrite; without the sealed payload if the record was erased.
 			copied := []byte(in.Signed.Envelope)
-			if erased {
+			if h.erased {
 				copied, _ = redactEnvelope(copied)
 			}
 			if _, err := st["conflict"].ExecContext(ctx, env.ID, deviceID, copied, in.Signed.Sig, in.Hash, received); err != nil {
@@ -173,8 +211,6 @@ func (s *Store) Ingest(ctx context.Context, deviceID string, batch []hub.Incomin
 			res.Conflicts++
 			advance(ss, env.Seq, in.Hash)
 			continue
-		case !errors.Is(err, sql.ErrNoRows):
-			return nil, fmt.Errorf("look up record: %w", err)
 		}
 
 		flags := append([]string(nil), in.Flags...)
@@ -182,7 +218,11 @@ func (s *Store) Ingest(ctx context.Context, deviceID string, batch []hub.Incomin
 		if err != nil {
 			return nil, fmt.Errorf("chain: %w", err)
 		}
-		if n, _ := r.RowsAffected(); n == 0 {
+		n, _ := r.RowsAffected()
+		if n == 1 {
+			took[position{env.Epoch, env.Seq}] = in.Hash
+		}
+		if n == 0 {
 			// The position is taken by another record: a fork (a device
 			// restored from an old copy of its database). Both are kept.
 			var firstID, firstHash string
@@ -197,7 +237,12 @@ func (s *Store) Ingest(ctx context.Context, deviceID string, batch []hub.Incomin
 			res.Forks++
 		} else if env.Seq > 1 {
 			var prevID, prevHash string
-			err := st["chainAt"].QueryRowContext(ctx, deviceID, env.Epoch, env.Seq-1).Scan(&prevID, &prevHash)
+			var err error
+			if h, ok := took[position{env.Epoch, env.Seq - 1}]; ok {
+				prevHash = h
+			} else {
+				err = st["chainAt"].QueryRowContext(ctx, deviceID, env.Epoch, env.Seq-1).Scan(&prevID, &prevHash)
+			}
 			switch {
 			case errors.Is(err, sql.ErrNoRows):
 				// Missing, or quarantined: only a position nobody sent is a gap.
@@ -219,6 +264,7 @@ func (s *Store) Ingest(ctx context.Context, deviceID string, batch []hub.Incomin
 			in.OffsetMS, strings.Join(flags, ","), in.Countersig); err != nil {
 			return nil, fmt.Errorf("insert event: %w", err)
 		}
+		known[env.ID] = held{hash: in.Hash}
 		if rec != nil {
 			subject := in.Subject
 			if subject == nil && in.Payload != nil {
@@ -236,6 +282,7 @@ func (s *Store) Ingest(ctx context.Context, deviceID string, batch []hub.Incomin
 					red, received, ph, env.ID); err != nil {
 					return nil, fmt.Errorf("erase late record: %w", err)
 				}
+				known[env.ID] = held{hash: in.Hash, erased: true}
 			}
 		}
 		if in.ReceiptHash != "" {
@@ -248,6 +295,11 @@ func (s *Store) Ingest(ctx context.Context, deviceID string, batch []hub.Incomin
 		advance(ss, env.Seq, in.Hash)
 	}
 
+	if rec != nil {
+		if err := rec.flush(); err != nil {
+			return nil, err
+		}
+	}
 	for epoch, ss := range streams {
 		if ss.dirty {
 			if ss.gaps == nil {

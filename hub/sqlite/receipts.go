@@ -257,5 +257,5 @@ func (s *Store) appendHubEventsTx(ctx context.Context, tx *sql.Tx, keys *hub.Key
 		prev = hash
 		ids = append(ids, env.ID)
 	}
-	return ids, nil
+	return ids, rec.flush()
 }

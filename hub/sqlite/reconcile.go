@@ -49,6 +49,59 @@ type reconciler struct {
 	known map[hub.Identifier][2]string
 	// queued counts the records queued for suggestions (see suggest.go).
 	queued int
+	// pending holds rows of subjects, identifiers, subject_events and
+	// suggest_queue not yet written: they are written as one multi-row
+	// INSERT per table (see flush) before anything in the transaction
+	// reads those tables, and before commit.
+	pending [len(pendingTables)][]any
+}
+
+// pendingTables are the tables whose new rows a reconciler holds back
+// until flush, in the order flush writes them.
+var pendingTables = [...]struct{ head, tail string }{
+	{`INSERT INTO subjects (id, root, created_at, name_gk, name_fk, full_name) VALUES `, ``},
+	{`INSERT INTO identifiers (kind, value, subject_id, root, folded, event_id) VALUES `, ` ON CONFLICT DO NOTHING`},
+	{`INSERT INTO subject_events (event_id, subject_id) VALUES `, ` ON CONFLICT DO NOTHING`},
+	{`INSERT INTO suggest_queue (subject_id, event_id, new_subject) VALUES `, ``},
+	{`INSERT INTO facts (subject_id, purpose, event_id, kind, effect, at, hlc, collector, seq, suspect, retention_days, touchpoint) VALUES `, ``},
+	{`INSERT INTO consent_state (subject_id, purpose, effect, event_id, at, suspect, retention_days, last_at, last_hlc, last_collector, last_seq, last_event) VALUES `, ``},
+	// Every notification ingest makes waits here, so their order is kept.
+	{`INSERT INTO notifications (type, subject_id, created_at, data) VALUES `, ``},
+}
+
+const (
+	pendSubject = iota
+	pendIdentifier
+	pendLink
+	pendQueue
+	pendFact
+	pendState
+	pendNotification
+)
+
+var pendingCols = [...]int{6, 6, 2, 3, 12, 12, 4}
+
+// hold keeps one row for table until flush.
+func (r *reconciler) hold(table int, values ...any) {
+	r.pending[table] = append(r.pending[table], values...)
+}
+
+// flush writes the rows held back, at most 500 to a statement.
+func (r *reconciler) flush() error {
+	for t, args := range r.pending {
+		cols := pendingCols[t]
+		for len(args) > 0 {
+			n := min(len(args)/cols, 500)
+			row := "(?" + strings.Repeat(", ?", cols-1) + ")"
+			q := pendingTables[t].head + row + strings.Repeat(", "+row, n-1) + pendingTables[t].tail
+			if _, err := r.tx.ExecContext(r.ctx, q, args[:n*cols]...); err != nil {
+				return fmt.Errorf("save held rows: %w", err)
+			}
+			args = args[n*cols:]
+		}
+		r.pending[t] = r.pending[t][:0]
+	}
+	return nil
 }
 
 // person is what matching needs of a captured person, all of it derived
@@ -94,13 +147,11 @@ var reconcileSQL = map[string]string{
 	"ident": `SELECT 0 AS o, subject_id, root FROM identifiers WHERE kind = ? AND value = ?
 		UNION ALL SELECT 1, subject_id, root FROM identifiers WHERE kind = ? AND value = ? ORDER BY o`,
 	"identPut":     `INSERT INTO identifiers (kind, value, subject_id, root, folded, event_id) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
-	"subjectPut":   `INSERT INTO subjects (id, root, created_at, name_gk, name_fk, full_name) VALUES (?, ?, ?, ?, ?, ?)`,
 	"eventSubject": `SELECT se.subject_id, s.root FROM subject_events se JOIN subjects s ON s.id = se.subject_id WHERE se.event_id = ?`,
 	// The batch's identifiers and references, one query each (see prefetch).
 	"identsOf": `SELECT value, subject_id, root FROM identifiers WHERE kind = ? AND value IN (SELECT value FROM json_each(?))`,
 	"eventsSubjects": `SELECT se.event_id, se.subject_id, s.root FROM subject_events se JOIN subjects s ON s.id = se.subject_id
 		WHERE se.event_id IN (SELECT value FROM json_each(?))`,
-	"linkEvent": `INSERT INTO subject_events (event_id, subject_id) VALUES (?, ?) ON CONFLICT DO NOTHING`,
 	"factPut": `INSERT INTO facts (subject_id, purpose, event_id, kind, effect, at, hlc, collector, seq, suspect, retention_days, touchpoint)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
 	"state": `SELECT effect, event_id, at, suspect, retention_days, last_at, last_hlc, last_collector, last_seq, last_event
@@ -110,12 +161,9 @@ var reconcileSQL = map[string]string{
 		event_id = excluded.event_id, at = excluded.at, suspect = excluded.suspect, retention_days = excluded.retention_days,
 		last_at = excluded.last_at, last_hlc = excluded.last_hlc, last_collector = excluded.last_collector,
 		last_seq = excluded.last_seq, last_event = excluded.last_event`,
-	// Suggestions are made after commit, from this queue (see suggest.go).
-	"queue":    `INSERT INTO suggest_queue (subject_id, event_id, new_subject) VALUES (?, ?, ?)`,
 	"mergePut": `INSERT INTO merges (into_id, from_id, reason, by, created_at) VALUES (?, ?, ?, ?, ?)`,
 	"erasedID": `SELECT e.subject_id, e.erased_at FROM erased_identifiers i JOIN erasures e ON e.subject_id = i.subject_id
 		WHERE i.hash = ? ORDER BY e.erased_at DESC LIMIT 1`,
-	"notify": `INSERT INTO notifications (type, subject_id, created_at, data) VALUES (?, ?, ?, ?)`,
 }
 
 func newReconciler(ctx context.Context, tx *sql.Tx, cat *catalog.Catalog, now string) (*reconciler, func(), error) {
@@ -168,6 +216,9 @@ func (r *reconciler) apply(env *record.Envelope, subject *record.Subject, at tim
 	case env.Ref != "" && r.refsKnown:
 		return nil // not linked: as the query below finding no row
 	case env.Ref != "":
+		if err := r.flush(); err != nil {
+			return err
+		}
 		err := r.st["eventSubject"].QueryRowContext(r.ctx, env.Ref).Scan(&sid, &root)
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil // the referenced record has not arrived; it links the subject itself
@@ -181,9 +232,7 @@ func (r *reconciler) apply(env *record.Envelope, subject *record.Subject, at tim
 	if sid == "" {
 		return nil // nothing identifies the person
 	}
-	if _, err := r.st["linkEvent"].ExecContext(r.ctx, env.ID, sid); err != nil {
-		return fmt.Errorf("link event: %w", err)
-	}
+	r.hold(pendLink, env.ID, sid)
 	if r.erased { // a tombstone's root is read where it is kept
 		r.refsKnown = false
 	} else {
@@ -208,68 +257,31 @@ func (r *reconciler) apply(env *record.Envelope, subject *record.Subject, at tim
 	return nil
 }
 
-// firstFacts saves the facts of a new person's first record, and the state
-// and notification each one decides, as one multi-row INSERT each: a new
-// person has no state to fold into, so every fact is its purpose's state.
-// A purpose named twice in one record counts once, as its first fact.
+// firstFacts holds the facts of a new person's first record, and the state
+// and notification each one decides, for flush: a new person has no state
+// to fold into, so every fact is its purpose's state. A purpose named
+// twice in one record counts once, as its first fact.
 func (r *reconciler) firstFacts(root string, facts []hub.Fact) error {
 	var seen []string
-	var fargs, sargs, nargs []any
 	for _, f := range facts {
 		if slices.Contains(seen, f.Purpose) {
 			continue
 		}
 		seen = append(seen, f.Purpose)
 		at := hub.FormatTime(f.At)
-		fargs = append(fargs, root, f.Purpose, f.EventID, string(f.Kind), string(f.Effect), at,
+		r.hold(pendFact, root, f.Purpose, f.EventID, string(f.Kind), string(f.Effect), at,
 			int64(f.HLC), f.Collector, f.Seq, f.Suspect, f.RetentionDays, f.Touchpoint)
-		sargs = append(sargs, root, f.Purpose, string(f.Effect), f.EventID, at, f.Suspect,
+		r.hold(pendState, root, f.Purpose, string(f.Effect), f.EventID, at, f.Suspect,
 			f.RetentionDays, at, int64(f.HLC), f.Collector, f.Seq, f.EventID)
 		if c, ok := consentChange(root, f.Purpose, "", &f, ""); ok {
 			b, err := json.Marshal(c)
 			if err != nil {
 				return err
 			}
-			nargs = append(nargs, hub.NotifyConsentChanged, root, r.now, string(b))
-		}
-	}
-	for _, w := range []struct {
-		name, head string
-		cols       int
-		args       []any
-	}{
-		{"facts", `INSERT INTO facts (subject_id, purpose, event_id, kind, effect, at, hlc, collector, seq, suspect, retention_days, touchpoint) VALUES `, 12, fargs},
-		{"consent state", `INSERT INTO consent_state (subject_id, purpose, effect, event_id, at, suspect, retention_days, last_at, last_hlc, last_collector, last_seq, last_event) VALUES `, 12, sargs},
-		{"notifications", `INSERT INTO notifications (type, subject_id, created_at, data) VALUES `, 4, nargs},
-	} {
-		if len(w.args) == 0 {
-			continue
-		}
-		stmt, err := r.rows(w.head, w.cols, len(w.args)/w.cols)
-		if err != nil {
-			return fmt.Errorf("save %s: %w", w.name, err)
-		}
-		if _, err := stmt.ExecContext(r.ctx, w.args...); err != nil {
-			return fmt.Errorf("save %s: %w", w.name, err)
+			r.hold(pendNotification, hub.NotifyConsentChanged, root, r.now, string(b))
 		}
 	}
 	return nil
-}
-
-// rows returns the prepared multi-row INSERT of n rows of cols values
-// each, preparing it on first use in this transaction.
-func (r *reconciler) rows(head string, cols, n int) (*sql.Stmt, error) {
-	key := fmt.Sprintf("%s#%d", head, n)
-	if p, ok := r.st[key]; ok {
-		return p, nil
-	}
-	row := "(?" + strings.Repeat(", ?", cols-1) + ")"
-	p, err := r.tx.PrepareContext(r.ctx, head+row+strings.Repeat(", "+row, n-1))
-	if err != nil {
-		return nil, err
-	}
-	r.st[key] = p
-	return p, nil
 }
 
 // match finds or makes the subject a captured person belongs to. Equal
@@ -301,6 +313,8 @@ func (r *reconciler) match(env *record.Envelope, s *record.Subject, at time.Time
 				}
 			}
 		}
+	} else if err = r.flush(); err != nil {
+		return "", "", false, err
 	} else if sid, root, roots, err = r.lookUp(ids); err != nil {
 		return "", "", false, err
 	}
@@ -310,9 +324,7 @@ func (r *reconciler) match(env *record.Envelope, s *record.Subject, at time.Time
 			return "", "", false, err
 		}
 		sid, root, created = u.String(), u.String(), true
-		if _, err := r.st["subjectPut"].ExecContext(r.ctx, sid, sid, r.now, p.gk, p.fk, p.full); err != nil {
-			return "", "", false, fmt.Errorf("save subject: %w", err)
-		}
+		r.hold(pendSubject, sid, sid, r.now, p.gk, p.fk, p.full)
 	}
 	for _, other := range roots[min(1, len(roots)):] {
 		reason := fmt.Sprintf("record %s carries identifiers of both subjects", env.ID)
@@ -323,6 +335,19 @@ func (r *reconciler) match(env *record.Envelope, s *record.Subject, at time.Time
 	var newEmail bool
 	for i, id := range ids {
 		folded := p.folded[i]
+		if r.known != nil && prepared {
+			// The batch's identifiers held before it and those it added
+			// are known: one missing is new, and its row can wait.
+			if _, held := r.known[id]; !held {
+				r.hold(pendIdentifier, id.Kind, id.Value, sid, root, folded, env.ID)
+				r.known[id] = [2]string{sid, root}
+				newEmail = newEmail || id.Kind == hub.IdentEmail
+			}
+			continue
+		}
+		if err := r.flush(); err != nil {
+			return "", "", false, err
+		}
 		res, err := r.st["identPut"].ExecContext(r.ctx, id.Kind, id.Value, sid, root, folded, env.ID)
 		if err != nil {
 			return "", "", false, fmt.Errorf("save identifier: %w", err)
@@ -334,9 +359,7 @@ func (r *reconciler) match(env *record.Envelope, s *record.Subject, at time.Time
 		newEmail = newEmail || n == 1 && id.Kind == hub.IdentEmail
 	}
 	if created || newEmail {
-		if _, err := r.st["queue"].ExecContext(r.ctx, sid, env.ID, created); err != nil {
-			return "", "", false, fmt.Errorf("queue suggestions: %w", err)
-		}
+		r.hold(pendQueue, sid, env.ID, created)
 		r.queued++
 	}
 	return sid, root, created, nil
@@ -457,6 +480,9 @@ func (r *reconciler) erasedBefore(ids []hub.Identifier, at time.Time) (string, e
 
 // merge links root from into root into and moves from's whole group.
 func (r *reconciler) merge(into, from, reason, by string) error {
+	if err := r.flush(); err != nil {
+		return err
+	}
 	if _, err := r.st["mergePut"].ExecContext(r.ctx, into, from, reason, by, r.now); err != nil {
 		return fmt.Errorf("save merge: %w", err)
 	}
@@ -470,6 +496,9 @@ func (r *reconciler) merge(into, from, reason, by string) error {
 func (r *reconciler) fold(root string, f hub.Fact) error {
 	var cur, last hub.Fact
 	var at, lastAt, effect string
+	if err := r.flush(); err != nil { // the state may be held
+		return err
+	}
 	err := r.st["state"].QueryRowContext(r.ctx, root, f.Purpose).Scan(&effect, &cur.EventID, &at, &cur.Suspect, &cur.RetentionDays,
 		&lastAt, &last.HLC, &last.Collector, &last.Seq, &last.EventID)
 	switch {
@@ -491,6 +520,9 @@ func (r *reconciler) fold(root string, f hub.Fact) error {
 			return err
 		}
 		return r.changed(root, prev, &cur)
+	}
+	if err := r.flush(); err != nil { // the history reads subjects
+		return err
 	}
 	return decideAgain(r.ctx, r.tx, r.now, root, f.Purpose)
 }
