@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -49,24 +48,11 @@ type reconciler struct {
 	known map[hub.Identifier][2]string
 	// queued counts the records queued for suggestions (see suggest.go).
 	queued int
-	// pending holds rows of subjects, identifiers, subject_events and
-	// suggest_queue not yet written: they are written as one multi-row
-	// INSERT per table (see flush) before anything in the transaction
-	// reads those tables, and before commit.
-	pending [len(pendingTables)][]any
-}
-
-// pendingTables are the tables whose new rows a reconciler holds back
-// until flush, in the order flush writes them.
-var pendingTables = [...]struct{ head, tail string }{
-	{`INSERT INTO subjects (id, root, created_at, name_gk, name_fk, full_name) VALUES `, ``},
-	{`INSERT INTO identifiers (kind, value, subject_id, root, folded, event_id) VALUES `, ` ON CONFLICT DO NOTHING`},
-	{`INSERT INTO subject_events (event_id, subject_id) VALUES `, ` ON CONFLICT DO NOTHING`},
-	{`INSERT INTO suggest_queue (subject_id, event_id, new_subject) VALUES `, ``},
-	{`INSERT INTO facts (subject_id, purpose, event_id, kind, effect, at, hlc, collector, seq, suspect, retention_days, touchpoint) VALUES `, ``},
-	{`INSERT INTO consent_state (subject_id, purpose, effect, event_id, at, suspect, retention_days, last_at, last_hlc, last_collector, last_seq, last_event) VALUES `, ``},
-	// Every notification ingest makes waits here, so their order is kept.
-	{`INSERT INTO notifications (type, subject_id, created_at, data) VALUES `, ``},
+	// pending holds new rows of subjects, identifiers, subject_events,
+	// suggest_queue, facts, consent_state and notifications (in the order
+	// flush writes them) until flush, which runs before anything in the
+	// transaction reads those tables, and before commit.
+	pending [7]heldRows
 }
 
 const (
@@ -79,27 +65,28 @@ const (
 	pendNotification
 )
 
-var pendingCols = [...]int{6, 6, 2, 3, 12, 12, 4}
-
-// hold keeps one row for table until flush.
-func (r *reconciler) hold(table int, values ...any) {
-	r.pending[table] = append(r.pending[table], values...)
+func newPending() [7]heldRows {
+	return [7]heldRows{
+		{head: `INSERT INTO subjects (id, root, created_at, name_gk, name_fk, full_name) VALUES `, cols: 6},
+		{head: `INSERT INTO identifiers (kind, value, subject_id, root, folded, event_id) VALUES `, tail: ` ON CONFLICT DO NOTHING`, cols: 6},
+		{head: `INSERT INTO subject_events (event_id, subject_id) VALUES `, tail: ` ON CONFLICT DO NOTHING`, cols: 2},
+		{head: `INSERT INTO suggest_queue (subject_id, event_id, new_subject) VALUES `, cols: 3},
+		{head: `INSERT INTO facts (subject_id, purpose, event_id, kind, effect, at, hlc, collector, seq, suspect, retention_days, touchpoint) VALUES `, cols: 12},
+		{head: `INSERT INTO consent_state (subject_id, purpose, effect, event_id, at, suspect, retention_days, last_at, last_hlc, last_collector, last_seq, last_event) VALUES `, cols: 12},
+		// Every notification ingest makes waits here, so their order is kept.
+		{head: `INSERT INTO notifications (type, subject_id, created_at, data) VALUES `, cols: 4},
+	}
 }
 
-// flush writes the rows held back, at most 500 to a statement.
+// hold keeps one row for table until flush.
+func (r *reconciler) hold(table int, values ...any) { r.pending[table].add(values...) }
+
+// flush writes the rows held back.
 func (r *reconciler) flush() error {
-	for t, args := range r.pending {
-		cols := pendingCols[t]
-		for len(args) > 0 {
-			n := min(len(args)/cols, 500)
-			row := "(?" + strings.Repeat(", ?", cols-1) + ")"
-			q := pendingTables[t].head + row + strings.Repeat(", "+row, n-1) + pendingTables[t].tail
-			if _, err := r.tx.ExecContext(r.ctx, q, args[:n*cols]...); err != nil {
-				return fmt.Errorf("save held rows: %w", err)
-			}
-			args = args[n*cols:]
+	for i := range r.pending {
+		if err := r.pending[i].flush(r.ctx, r.tx); err != nil {
+			return err
 		}
-		r.pending[t] = r.pending[t][:0]
 	}
 	return nil
 }
@@ -167,7 +154,7 @@ var reconcileSQL = map[string]string{
 }
 
 func newReconciler(ctx context.Context, tx *sql.Tx, cat *catalog.Catalog, now string) (*reconciler, func(), error) {
-	r := &reconciler{ctx: ctx, tx: tx, st: map[string]*sql.Stmt{}, cat: cat, now: now, linked: map[string][2]string{}}
+	r := &reconciler{ctx: ctx, tx: tx, st: map[string]*sql.Stmt{}, cat: cat, now: now, linked: map[string][2]string{}, pending: newPending()}
 	closeAll := func() {
 		for _, p := range r.st {
 			p.Close()
