@@ -84,7 +84,7 @@ func TestMetricsEndpoint(t *testing.T) {
 	if err != nil {
 		t.Fatalf("parse: %v\n%s", err, body)
 	}
-	for _, name := range []string{"attesta_hub_db_size_bytes", "attesta_hub_devices_enrolled", "attesta_hub_build_info",
+	for _, name := range []string{"attesta_hub_db_size_bytes", "attesta_hub_devices_enrolled", "attesta_hub_build_info", "attesta_hub_suggestions_queued",
 		"attesta_hub_http_requests_total", "attesta_hub_http_request_duration_seconds"} {
 		if fams[name] == nil {
 			t.Errorf("no %s", name)
