@@ -61,6 +61,15 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Checkpoints copy the log back into hub.db in the writer's commit.
+	// Every 10,000 pages (about 40 MB of log) instead of SQLite's 1,000, a
+	// page that several batches change (an index's hot pages) is copied
+	// once, not once per batch: the reconciling writer spent about a fifth
+	// less time committing, ingest ran 7–8% faster (docs/BENCHMARKS.md).
+	if _, err := db.W.ExecContext(ctx, `PRAGMA wal_autocheckpoint = 10000`); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
 	// Space freed by every write is zeroed, so an erased value is not left
 	// behind in a page's free space by an earlier update of its row. The
 	// writer is one long-lived connection; erasures set it again.
