@@ -14,3 +14,18 @@ func SetSuggestBetween(fn func()) (restore func()) {
 	suggestBetween = fn
 	return func() { suggestBetween = nil }
 }
+
+// PretendIngesting makes the store act as if an ingest were under way
+// until stop is called.
+func (s *Store) PretendIngesting() (stop func()) {
+	s.ingesting.Add(1)
+	return func() { s.ingesting.Add(-1) }
+}
+
+// SuggestionsWaiting says whether a batch of suggestions waits for an
+// ingest transaction to write it.
+func (s *Store) SuggestionsWaiting() bool {
+	s.readyMu.Lock()
+	defer s.readyMu.Unlock()
+	return s.ready != nil
+}

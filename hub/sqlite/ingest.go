@@ -29,6 +29,8 @@ type streamState struct {
 // evidence) and rejections (quarantined). Nothing is acknowledged before it
 // returns.
 func (s *Store) Ingest(ctx context.Context, deviceID string, batch []hub.Incoming) (*hub.IngestResult, error) {
+	s.ingesting.Add(1)
+	defer s.ingesting.Add(-1)
 	tomb, err := s.tombstoneKey(ctx) // before the transaction: the writer is one connection
 	if err != nil {
 		return nil, err
@@ -312,9 +314,37 @@ func (s *Store) Ingest(ctx context.Context, deviceID string, batch []hub.Incomin
 		}
 		res.Positions[epoch] = wire.Position{Epoch: epoch, Through: ss.through, Hash: ss.hash}
 	}
+	// Suggestions the worker has read, if any wait, ride on this
+	// transaction: it has the writer already. A failure to write them
+	// leaves them to the worker and does not fail the batch.
+	committed := false
+	if b := s.takeSuggestions(); b != nil {
+		written := false
+		defer func() {
+			if written && committed {
+				b.done <- nil
+			} else {
+				b.done <- errHandoffFailed
+			}
+		}()
+		if _, err := tx.ExecContext(ctx, `SAVEPOINT suggestions`); err != nil {
+			return nil, fmt.Errorf("savepoint: %w", err)
+		}
+		if err := s.writeSuggestions(ctx, tx, b.epoch, b.batch); err != nil {
+			if _, err := tx.ExecContext(ctx, `ROLLBACK TO suggestions`); err != nil {
+				return nil, fmt.Errorf("roll back suggestions: %w", err)
+			}
+		} else {
+			written = true
+		}
+		if _, err := tx.ExecContext(ctx, `RELEASE suggestions`); err != nil {
+			return nil, fmt.Errorf("release savepoint: %w", err)
+		}
+	}
 	if err := tx.Commit(); err != nil {
 		return nil, fmt.Errorf("commit ingest: %w", err)
 	}
+	committed = true
 	if rec != nil && rec.queued > 0 {
 		select {
 		case s.suggestWake <- struct{}{}:

@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"io/fs"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -52,6 +53,10 @@ type Store struct {
 	catalog     atomic.Pointer[catalog.Catalog] // the newest snapshot decoded
 	tombKey     atomic.Pointer[[]byte]          // the key of tombstone identifier hashes
 	suggestWake chan struct{}                   // ingest queued records for suggestions
+
+	ingesting atomic.Int32 // Ingest calls under way
+	readyMu   sync.Mutex
+	ready     *readyBatch // suggestions waiting for an ingest transaction to write them
 }
 
 // Open opens or creates the hub database at path.

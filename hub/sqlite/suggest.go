@@ -117,58 +117,126 @@ func (s *Store) Suggest(ctx context.Context, limit int) (int, error) {
 		suggestBetween()
 	}
 
+	if s.ingesting.Load() > 0 {
+		// Ingest keeps the one writer busy, and database/sql hands it to
+		// a waiting caller at random: this worker would wait behind every
+		// session. The next ingest transaction writes the batch instead.
+		b := &readyBatch{epoch: epoch, batch: batch, done: make(chan error, 1)}
+		s.readyMu.Lock()
+		s.ready = b
+		s.readyMu.Unlock()
+		var err error
+		select {
+		case err = <-b.done:
+		case <-ctx.Done():
+			err = ctx.Err()
+		case <-time.After(handoffWait):
+			err = errNotTaken
+		}
+		s.readyMu.Lock()
+		taken := s.ready != b
+		s.ready = nil
+		s.readyMu.Unlock()
+		if taken && err != nil && !errors.Is(err, errHandoffFailed) {
+			err = <-b.done // taken meanwhile: its transaction decides
+		}
+		switch {
+		case err == nil:
+			return len(batch), nil
+		case ctx.Err() != nil:
+			return 0, ctx.Err()
+		}
+	}
 	tx, err := s.db.W.BeginTx(ctx, nil)
 	if err != nil {
 		return 0, fmt.Errorf("begin suggestions: %w", err)
 	}
 	defer tx.Rollback()
+	if err := s.writeSuggestions(ctx, tx, epoch, batch); err != nil {
+		return 0, err
+	}
+	if err := tx.Commit(); err != nil {
+		return 0, fmt.Errorf("commit suggestions: %w", err)
+	}
+	return len(batch), nil
+}
+
+// handoffWait is how long a batch waits for an ingest transaction to
+// write it before the worker takes the writer itself.
+const handoffWait = 2 * time.Second
+
+var (
+	errNotTaken      = errors.New("no ingest transaction took the suggestions")
+	errHandoffFailed = errors.New("the ingest transaction that took the suggestions failed")
+)
+
+// readyBatch is a batch of suggestions read beside the writer and waiting
+// for an ingest transaction to write it; done gets nil once that
+// transaction has committed, an error otherwise.
+type readyBatch struct {
+	epoch int64
+	batch []*queued
+	done  chan error
+}
+
+// takeSuggestions returns the batch waiting to be written, if any; the
+// caller must send its outcome on done.
+func (s *Store) takeSuggestions() *readyBatch {
+	s.readyMu.Lock()
+	defer s.readyMu.Unlock()
+	b := s.ready
+	s.ready = nil
+	return b
+}
+
+// writeSuggestions deletes a batch's queue entries and writes their
+// suggestions in tx, reading them again first if roots moved or someone
+// was erased since they were read (epoch).
+func (s *Store) writeSuggestions(ctx context.Context, tx *sql.Tx, epoch int64, batch []*queued) error {
 	var now int64
 	if err := tx.QueryRowContext(ctx, suggestSQL["epoch"]).Scan(&now); err != nil {
-		return 0, fmt.Errorf("read suggestion epoch: %w", err)
+		return fmt.Errorf("read suggestion epoch: %w", err)
 	}
 	if now != epoch {
 		// Roots moved or someone was erased since the snapshot: read again
 		// where nothing can move.
 		w, done, err := prepareSuggest(ctx, tx)
 		if err != nil {
-			return 0, err
+			return err
 		}
 		defer done()
 		for _, q := range batch {
 			if q.suggestions, err = w.suggestions(q); err != nil {
-				return 0, err
+				return err
 			}
 		}
 	}
 	unqueue, err := tx.PrepareContext(ctx, suggestUnqueueSQL)
 	if err != nil {
-		return 0, err
+		return err
 	}
 	defer unqueue.Close()
 	put, err := tx.PrepareContext(ctx, suggestPutSQL)
 	if err != nil {
-		return 0, err
+		return err
 	}
 	defer put.Close()
 	at := s.now()
 	for _, q := range batch {
 		res, err := unqueue.ExecContext(ctx, q.seq, q.event)
 		if err != nil {
-			return 0, fmt.Errorf("unqueue suggestions: %w", err)
+			return fmt.Errorf("unqueue suggestions: %w", err)
 		}
 		if n, _ := res.RowsAffected(); n == 0 {
-			continue // worked off by another worker meanwhile
+			continue // worked off meanwhile
 		}
 		for _, g := range q.suggestions {
 			if _, err := put.ExecContext(ctx, g.a, g.b, g.reason, g.score, at); err != nil {
-				return 0, fmt.Errorf("save suggestion: %w", err)
+				return fmt.Errorf("save suggestion: %w", err)
 			}
 		}
 	}
-	if err := tx.Commit(); err != nil {
-		return 0, fmt.Errorf("commit suggestions: %w", err)
-	}
-	return len(batch), nil
+	return nil
 }
 
 // SuggestQueued is how many ingested records still wait for their

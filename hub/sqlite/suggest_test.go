@@ -118,3 +118,39 @@ func TestSuggestionsBesideTheWriter(t *testing.T) {
 		t.Fatalf("suggestions %+v (%v)", sg, err)
 	}
 }
+
+// While ingest keeps the writer busy, the worker's batch is written by the
+// next ingest transaction, not after every session waiting for the writer.
+func TestSuggestionsRideOnIngest(t *testing.T) {
+	e := mustOpen(t)
+	ctx := context.Background()
+	e.choose("fair", 1, t0, record.Subject{GivenName: "Mario", FamilyName: "Rossi", Email: "mario.rossi@gmail.com"}, map[string]bool{"newsletter": true})
+	e.choose("fair", 2, t0.Add(time.Minute), record.Subject{GivenName: "Mario", FamilyName: "Rosi", Email: "m.rossi@esempio.it"}, map[string]bool{"newsletter": false})
+	stop := e.st.PretendIngesting()
+	defer stop()
+	type result struct {
+		n   int
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		n, err := e.st.Suggest(ctx, 10)
+		done <- result{n, err}
+	}()
+	for deadline := time.Now().Add(10 * time.Second); !e.st.SuggestionsWaiting(); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the worker handed no batch over")
+		}
+	}
+	e.choose("fair", 3, t0.Add(2*time.Minute), record.Subject{GivenName: "Giulia", FamilyName: "Bianchi", Email: "giulia@esempio.it"}, map[string]bool{"sms": true})
+	// Written by that ingest's transaction: there when it returns.
+	if sg, _ := e.st.Suggestions(ctx, 10); len(sg) != 1 || sg[0].Reason != hub.SuggestSimilarName {
+		t.Fatalf("suggestions after the ingest: %+v", sg)
+	}
+	if r := <-done; r.err != nil || r.n != 2 {
+		t.Fatalf("worked off %d (%v), want 2", r.n, r.err)
+	}
+	if n := e.queued(); n != 1 {
+		t.Fatalf("%d records queued, want 1 (the last)", n)
+	}
+}

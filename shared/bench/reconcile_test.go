@@ -204,6 +204,7 @@ func ingestRun(b *testing.B, tpl [][]*record.Envelope, keysOf *hubRig, reconcile
 		}()
 	}
 	wg.Wait()
+	acked := time.Now()
 	// Reconciliation ends when suggestions, made after commit, are made too.
 	for {
 		n, err := h.st.SuggestQueued(ctx)
@@ -216,6 +217,9 @@ func ingestRun(b *testing.B, tpl [][]*record.Envelope, keysOf *hubRig, reconcile
 		time.Sleep(5 * time.Millisecond)
 	}
 	elapsed, cpu := time.Since(start), processCPU()-cpu0
+	if reconcile {
+		b.Logf("the last suggestions were made %v after the last ack", time.Since(acked).Round(time.Millisecond))
+	}
 	b.StopTimer()
 	c, err := h.st.Counts(ctx)
 	if err != nil || c.Events != int64(total) {
