@@ -147,6 +147,12 @@ func (s *Scanner) rawString() (raw []byte, escaped bool) {
 	start := s.i + 1
 	j := start
 	for j < len(s.b) {
+		for j < len(s.b) && plain[s.b[j]] { // the common bytes, quickly
+			j++
+		}
+		if j == len(s.b) {
+			break
+		}
 		c := s.b[j]
 		switch {
 		case c == '"':
@@ -188,6 +194,15 @@ func (s *Scanner) rawString() (raw []byte, escaped bool) {
 	s.fail = true
 	return nil, false
 }
+
+// plain marks the bytes a string holds as they are: printable ASCII other
+// than the quote and the backslash.
+var plain = func() (t [256]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
 
 func isHex4(b []byte) bool {
 	for _, c := range b {

@@ -54,6 +54,9 @@ func encodePushFast(f *Frame) ([]byte, bool) {
 func compactJSON(b []byte) bool {
 	in := false
 	for i := 0; i < len(b); i++ {
+		if !notable[b[i]] {
+			continue
+		}
 		switch c := b[i]; c {
 		case '\\':
 			if in {
@@ -78,6 +81,14 @@ func compactJSON(b []byte) bool {
 	sc.End()
 	return !sc.Failed()
 }
+
+// notable marks the bytes compactJSON looks at.
+var notable = func() (t [256]bool) {
+	for _, c := range []byte("\\\" \t\n\r<>&\xe2") {
+		t[c] = true
+	}
+	return t
+}()
 
 // decodePushFast reads a push frame of the common shape; ok is false when
 // b must go through encoding/json instead.
