@@ -226,6 +226,16 @@ func (x *checkIndex) sync(ctx context.Context, db *sql.DB) error {
 	return x.refresh(ctx, db)
 }
 
+// What a catch-up reads: the changes, then the named subjects' identifiers
+// and states (a JSON array of root ids).
+const (
+	checkChangesSQL = `SELECT seq, subject, removed FROM check_changes WHERE seq > ? ORDER BY seq`
+	checkIdentsSQL  = `SELECT i.kind, i.value, i.root FROM json_each(?) j
+		JOIN subjects s ON s.root = j.value JOIN identifiers i ON i.subject_id = s.id AND i.root = j.value`
+	checkStatesSQL = `SELECT st.subject_id, st.purpose, st.effect, st.event_id, st.at, st.retention_days
+		FROM json_each(?) j JOIN consent_state st ON st.subject_id = j.value`
+)
+
 // refresh reads the changes past the index's position and, from the same
 // snapshot, the identifiers and states of every subject they name, then
 // swaps them in: removed identifiers first, then each named subject as it
@@ -239,7 +249,7 @@ func (x *checkIndex) refresh(ctx context.Context, db *sql.DB) error {
 	x.mu.RLock()
 	from := x.applied
 	x.mu.RUnlock()
-	rows, err := tx.QueryContext(ctx, `SELECT seq, subject, removed FROM check_changes WHERE seq > ? ORDER BY seq`, from)
+	rows, err := tx.QueryContext(ctx, checkChangesSQL, from)
 	if err != nil {
 		return fmt.Errorf("read check changes: %w", err)
 	}
@@ -283,13 +293,11 @@ func (x *checkIndex) refresh(ctx context.Context, db *sql.DB) error {
 	if err != nil {
 		return err
 	}
-	idRows, err := tx.QueryContext(ctx, `SELECT i.kind, i.value, i.root FROM json_each(?) j
-		JOIN subjects s ON s.root = j.value JOIN identifiers i ON i.subject_id = s.id AND i.root = j.value`, string(in))
+	idRows, err := tx.QueryContext(ctx, checkIdentsSQL, string(in))
 	if err != nil {
 		return fmt.Errorf("read identifiers: %w", err)
 	}
-	stRows, err := tx.QueryContext(ctx, `SELECT st.subject_id, st.purpose, st.effect, st.event_id, st.at, st.retention_days
-		FROM json_each(?) j JOIN consent_state st ON st.subject_id = j.value`, string(in))
+	stRows, err := tx.QueryContext(ctx, checkStatesSQL, string(in))
 	if err != nil {
 		idRows.Close()
 		return fmt.Errorf("read consent states: %w", err)
