@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"hash/maphash"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -50,15 +51,19 @@ type indexedSubject struct {
 }
 
 // indexedState is a root subject's deciding fact for one purpose, what
-// hub.Evaluate needs of it.
+// hub.Evaluate needs of it, in 32 bytes.
 type indexedState struct {
 	event     uuid.UUID
-	sec       int64 // hub-corrected time of the deciding fact
-	nsec      int32
-	retention int32
+	sec       int64  // hub-corrected time of the deciding fact
+	nsec      uint32 // its nanoseconds; the top bit says it is a grant
+	retention uint16 // days (catalog.MaxRetentionDays is 3650)
 	purpose   uint16
-	grant     bool
 }
+
+const grantBit = 1 << 31
+
+func (st indexedState) at() time.Time { return time.Unix(st.sec, int64(st.nsec&^grantBit)).UTC() }
+func (st indexedState) grant() bool   { return st.nsec&grantBit != 0 }
 
 func newCheckIndex() *checkIndex {
 	return &checkIndex{
@@ -122,8 +127,14 @@ func (x *checkIndex) state(purpose, effect, event, at []byte, retention int64) (
 		p = uint16(len(x.purposes))
 		x.purposes[string(purpose)] = p
 	}
-	return indexedState{event: ev, sec: t.Unix(), nsec: int32(t.Nanosecond()), retention: int32(retention),
-		purpose: p, grant: string(effect) == string(hub.Grant)}, nil
+	if retention < 0 || retention > 1<<16-1 {
+		return indexedState{}, fmt.Errorf("retention of %d days", retention)
+	}
+	st := indexedState{event: ev, sec: t.Unix(), nsec: uint32(t.Nanosecond()), retention: uint16(retention), purpose: p}
+	if string(effect) == string(hub.Grant) {
+		st.nsec |= grantBit
+	}
+	return st, nil
 }
 
 // load reads the whole index in one read transaction, so that it and the
@@ -151,7 +162,25 @@ func (x *checkIndex) load(ctx context.Context, db *sql.DB) error {
 	if err := x.addStates(rows, nil); err != nil {
 		return fmt.Errorf("load consent states: %w", err)
 	}
+	x.pack()
 	return nil
+}
+
+// pack moves every subject's states into one array, each subject's run
+// capped at its length (a later change to one allocates anew): a million
+// subjects are then one allocation instead of a million half-empty ones.
+func (x *checkIndex) pack() {
+	n := 0
+	for _, s := range x.subjects {
+		n += len(s.states)
+	}
+	all := make([]indexedState, 0, n)
+	for i := range x.subjects {
+		st := x.subjects[i].states
+		all = append(all, st...)
+		x.subjects[i].states = all[len(all)-len(st) : len(all) : len(all)]
+	}
+	x.subjects = slices.Clip(x.subjects)
 }
 
 // addIdentifiers reads rows of (kind, value, root) and points each
@@ -372,8 +401,8 @@ func (x *checkIndex) answer(q hub.CheckQuery, now time.Time) hub.Decision {
 		if st.purpose != p {
 			continue
 		}
-		f := hub.Fact{Effect: hub.Deny, EventID: st.event.String(), At: time.Unix(st.sec, int64(st.nsec)).UTC(), RetentionDays: int(st.retention)}
-		if st.grant {
+		f := hub.Fact{Effect: hub.Deny, EventID: st.event.String(), At: st.at(), RetentionDays: int(st.retention)}
+		if st.grant() {
 			f.Effect = hub.Grant
 		}
 		e := hub.Evaluate("", f, true, now)
@@ -388,6 +417,13 @@ func (x *checkIndex) size() (subjects, identifiers int) {
 	x.mu.RLock()
 	defer x.mu.RUnlock()
 	return len(x.slot), len(x.idents[0]) + len(x.idents[1])
+}
+
+// ChecksFromMemory says whether checks are answered from the in-memory
+// index (built, and in step) rather than from SQLite.
+func (s *Store) ChecksFromMemory() bool {
+	x := s.checks.Load()
+	return x != nil && !x.broken.Load()
 }
 
 // Check index timing: how often the running hub applies the log when no

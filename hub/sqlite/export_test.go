@@ -20,12 +20,6 @@ func CheckFromDatabase(ctx context.Context, st *Store, qs []hub.CheckQuery) ([]h
 	return st.checkSQL(ctx, qs)
 }
 
-// CheckIndexReady says whether checks are answered from memory.
-func CheckIndexReady(st *Store) bool {
-	x := st.checks.Load()
-	return x != nil && !x.broken.Load()
-}
-
 // TrimCheckChanges trims the check log as the running hub does.
 func TrimCheckChanges(ctx context.Context, st *Store) error {
 	x := st.checks.Load()

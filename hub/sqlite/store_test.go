@@ -67,7 +67,7 @@ func mustOpen(t *testing.T) *env {
 func indexChecks(t *testing.T, st *sqlite.Store) {
 	t.Helper()
 	st.IndexChecks(slog.New(slog.DiscardHandler))
-	for !sqlite.CheckIndexReady(st) {
+	for !st.ChecksFromMemory() {
 		if t.Context().Err() != nil {
 			t.Fatal("check index never ready")
 		}

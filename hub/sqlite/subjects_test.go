@@ -58,7 +58,7 @@ func (e *env) check(kind, value, purpose string) hub.Decision {
 func (e *env) checkAll(qs []hub.CheckQuery) []hub.Decision {
 	e.t.Helper()
 	ctx := context.Background()
-	if !sqlite.CheckIndexReady(e.st) {
+	if !e.st.ChecksFromMemory() {
 		e.t.Fatal("checks are not answered from the index")
 	}
 	ds, err := e.st.Check(ctx, qs)
