@@ -49,8 +49,10 @@ type Store struct {
 	// kept before the retention sweep anonymises it (see SweepRetention).
 	RetentionGrace time.Duration
 
-	catalog atomic.Pointer[catalog.Catalog] // the newest snapshot decoded
-	tombKey atomic.Pointer[[]byte]          // the key of tombstone identifier hashes
+	catalog   atomic.Pointer[catalog.Catalog] // the newest snapshot decoded
+	tombKey   atomic.Pointer[[]byte]          // the key of tombstone identifier hashes
+	checks    atomic.Pointer[checkIndex]      // set while checks are answered from memory
+	stopIndex func()                          // stops IndexChecks' goroutine
 }
 
 // Open opens or creates the hub database at path.
@@ -70,8 +72,13 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	return &Store{db: db, Now: time.Now, Reconcile: true, RetentionGrace: DefaultRetentionGrace}, nil
 }
 
-// Close closes the database.
-func (s *Store) Close() error { return s.db.Close() }
+// Close stops the check index, if any, and closes the database.
+func (s *Store) Close() error {
+	if s.stopIndex != nil {
+		s.stopIndex()
+	}
+	return s.db.Close()
+}
 
 // DB exposes the database for size figures.
 func (s *Store) DB() *sqlite.DB { return s.db }

@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/json"
+	"log/slog"
 	"path/filepath"
 	"testing"
 	"time"
@@ -38,6 +39,7 @@ func mustOpen(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
+	indexChecks(t, st)
 	cat, _ := fixtures.Catalog()
 	if _, err := st.Publish(ctx, cat); err != nil {
 		t.Fatal(err)
@@ -58,6 +60,19 @@ func mustOpen(t *testing.T) *env {
 	e := &env{t: t, st: st, keys: keys, dev: got.Device, token: got.Token, priv: priv}
 	e.v = &hub.Verifier{Device: got.Device, Keys: keys, SkewBound: 5 * time.Minute, Now: time.Now}
 	return e
+}
+
+// indexChecks turns the in-memory check index on and waits for it, so that
+// every test's checks go through it (and e.check compares it with SQLite).
+func indexChecks(t *testing.T, st *sqlite.Store) {
+	t.Helper()
+	st.IndexChecks(slog.New(slog.DiscardHandler))
+	for !st.ChecksFromMemory() {
+		if t.Context().Err() != nil {
+			t.Fatal("check index never ready")
+		}
+		time.Sleep(time.Millisecond)
+	}
 }
 
 // rec makes a signed consent record at seq with the given prev hash.

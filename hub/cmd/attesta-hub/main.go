@@ -263,6 +263,9 @@ func (m *Main) Run(ctx context.Context) error {
 	if err := m.Config.applyTo(st); err != nil {
 		return err
 	}
+	if m.CheckIndex {
+		st.IndexChecks(m.Logger)
+	}
 	keys, err := st.Keys(ctx)
 	if err != nil {
 		return err
