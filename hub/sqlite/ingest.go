@@ -22,6 +22,11 @@ type streamState struct {
 	gaps     []hub.Range
 	forks    int64
 	dirty    bool
+
+	// The chain position this batch wrote last: the next record's link to
+	// it needs no query.
+	wroteSeq  uint64
+	wroteHash string
 }
 
 // Ingest commits a verified batch from one device in one transaction:
@@ -48,7 +53,6 @@ func (s *Store) Ingest(ctx context.Context, deviceID string, batch []hub.Incomin
 	}
 	defer tx.Rollback()
 	stmts := map[string]string{
-		"event":      `SELECT hash, erased_at IS NOT NULL FROM events WHERE id = ?`,
 		"chainIns":   `INSERT INTO chain (collector, epoch, seq, event_id, hash) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
 		"chainAt":    `SELECT event_id, hash FROM chain WHERE collector = ? AND epoch = ? AND seq = ?`,
 		"insert":     `INSERT INTO events (id, collector, epoch, seq, kind, envelope, sig, hash, payload, captured_at, hlc, received_at, corrected_at, clock_offset_ms, flags, countersig) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -117,6 +121,10 @@ func (s *Store) Ingest(ctx context.Context, deviceID string, batch []hub.Incomin
 		ss.dirty = true
 	}
 
+	known, err := knownEvents(ctx, tx, batch)
+	if err != nil {
+		return nil, err
+	}
 	res := &hub.IngestResult{Positions: map[string]wire.Position{}}
 	for _, in := range batch {
 		received := hub.FormatTime(in.ReceivedAt)
@@ -152,19 +160,17 @@ func (s *Store) Ingest(ctx context.Context, deviceID string, batch []hub.Incomin
 		if err != nil {
 			return nil, err
 		}
-		var known string
-		var erased bool
-		err = st["event"].QueryRowContext(ctx, env.ID).Scan(&known, &erased)
+		k, found := known[env.ID]
 		switch {
-		case err == nil && known == in.Hash:
+		case found && k.hash == in.Hash:
 			res.Duplicates++
 			advance(ss, env.Seq, in.Hash)
 			continue
-		case err == nil:
+		case found:
 			// Same id, different content: keep it as evidence, never
 			// overwrite; without the sealed payload if the record was erased.
 			copied := []byte(in.Signed.Envelope)
-			if erased {
+			if k.erased {
 				copied, _ = redactEnvelope(copied)
 			}
 			if _, err := st["conflict"].ExecContext(ctx, env.ID, deviceID, copied, in.Signed.Sig, in.Hash, received); err != nil {
@@ -173,8 +179,6 @@ func (s *Store) Ingest(ctx context.Context, deviceID string, batch []hub.Incomin
 			res.Conflicts++
 			advance(ss, env.Seq, in.Hash)
 			continue
-		case !errors.Is(err, sql.ErrNoRows):
-			return nil, fmt.Errorf("look up record: %w", err)
 		}
 
 		flags := append([]string(nil), in.Flags...)
@@ -197,7 +201,13 @@ func (s *Store) Ingest(ctx context.Context, deviceID string, batch []hub.Incomin
 			res.Forks++
 		} else if env.Seq > 1 {
 			var prevID, prevHash string
-			err := st["chainAt"].QueryRowContext(ctx, deviceID, env.Epoch, env.Seq-1).Scan(&prevID, &prevHash)
+			var err error
+			if ss.wroteSeq == env.Seq-1 && ss.wroteHash != "" {
+				prevHash = ss.wroteHash
+			} else {
+				err = st["chainAt"].QueryRowContext(ctx, deviceID, env.Epoch, env.Seq-1).Scan(&prevID, &prevHash)
+			}
+			ss.wroteSeq, ss.wroteHash = env.Seq, in.Hash
 			switch {
 			case errors.Is(err, sql.ErrNoRows):
 				// Missing, or quarantined: only a position nobody sent is a gap.
@@ -209,6 +219,8 @@ func (s *Store) Ingest(ctx context.Context, deviceID string, batch []hub.Incomin
 			case prevHash != env.Prev:
 				flags = append(flags, hub.FlagChainBreak)
 			}
+		} else {
+			ss.wroteSeq, ss.wroteHash = env.Seq, in.Hash
 		}
 		var payload any
 		if in.Payload != nil {
@@ -219,6 +231,7 @@ func (s *Store) Ingest(ctx context.Context, deviceID string, batch []hub.Incomin
 			in.OffsetMS, strings.Join(flags, ","), in.Countersig); err != nil {
 			return nil, fmt.Errorf("insert event: %w", err)
 		}
+		known[env.ID] = knownEvent{hash: in.Hash}
 		if rec != nil {
 			subject := in.Subject
 			if subject == nil && in.Payload != nil {
@@ -236,6 +249,7 @@ func (s *Store) Ingest(ctx context.Context, deviceID string, batch []hub.Incomin
 					red, received, ph, env.ID); err != nil {
 					return nil, fmt.Errorf("erase late record: %w", err)
 				}
+				known[env.ID] = knownEvent{hash: in.Hash, erased: true}
 			}
 		}
 		if in.ReceiptHash != "" {
