@@ -66,7 +66,7 @@ func mustOpen(t *testing.T) *env {
 // every test's checks go through it (and e.check compares it with SQLite).
 func indexChecks(t *testing.T, st *sqlite.Store) {
 	t.Helper()
-	st.IndexChecks(slog.New(slog.DiscardHandler))
+	st.ServeChecks(slog.New(slog.DiscardHandler), true)
 	for !st.ChecksFromMemory() {
 		if t.Context().Err() != nil {
 			t.Fatal("check index never ready")
