@@ -430,10 +430,11 @@ func (s *Store) ChecksFromMemory() bool {
 // check asks, and how often it trims what it has applied.
 const (
 	checkIndexPoll  = time.Second
-	checkIndexTrim  = time.Minute
 	checkTrimChunk  = 20000
 	checkIndexRetry = 30 * time.Second
 )
+
+var checkIndexTrim = time.Minute
 
 // ServeChecks starts, until the store closes, what the running hub does
 // for consent checks: with memory, it builds the in-memory check index in
