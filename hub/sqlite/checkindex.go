@@ -430,22 +430,44 @@ func (s *Store) ChecksFromMemory() bool {
 // check asks, and how often it trims what it has applied.
 const (
 	checkIndexPoll  = time.Second
-	checkIndexTrim  = time.Minute
 	checkTrimChunk  = 20000
 	checkIndexRetry = 30 * time.Second
 )
 
-// IndexChecks builds the in-memory check index in the background and keeps
-// it in step until the store closes. Until it is built, and whenever it
-// fails, checks are answered from SQLite. Only the running hub calls it;
-// the CLI's checks read SQLite.
-func (s *Store) IndexChecks(log *slog.Logger) {
+var checkIndexTrim = time.Minute
+
+// ServeChecks starts, until the store closes, what the running hub does
+// for consent checks: with memory, it builds the in-memory check index in
+// the background and keeps it in step (until it is built, and whenever it
+// fails, checks are answered from SQLite); either way it trims the
+// check_changes log. The CLI does neither; its checks read SQLite.
+func (s *Store) ServeChecks(log *slog.Logger, memory bool) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	s.stopIndex = func() { cancel(); <-done }
 	go func() {
 		defer close(done)
-		s.runCheckIndex(ctx, log)
+		if memory {
+			s.runCheckIndex(ctx, log)
+			return
+		}
+		t := time.NewTicker(checkIndexTrim)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			var last int64
+			err := s.db.R.QueryRowContext(ctx, `SELECT COALESCE(MAX(seq), 0) FROM check_changes`).Scan(&last)
+			if err == nil {
+				err = s.trimCheckChanges(ctx, last)
+			}
+			if err != nil && ctx.Err() == nil {
+				log.Error("trim check changes", "err", err)
+			}
+		}
 	}()
 }
 

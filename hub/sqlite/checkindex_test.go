@@ -3,6 +3,7 @@ package sqlite_test
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"testing"
 	"time"
@@ -124,4 +125,36 @@ func TestCheckIndexFollowsEveryChange(t *testing.T) {
 	}
 	e.choose("fair", seq+1, t0, people[0], map[string]bool{"sms": false})
 	e.checkAll(qs)
+}
+
+// With check_index off the log is still trimmed, down to its newest row.
+func TestCheckChangesTrimmedWithoutIndex(t *testing.T) {
+	defer sqlite.SetCheckTrim(10 * time.Millisecond)()
+	e := mustOpen(t)
+	e.st.Close() // mustOpen's store serves checks from memory; reopen without
+	st, err := sqlite.Open(context.Background(), e.st.DB().Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	e.st = st
+	for i := range 20 {
+		e.choose("fair", uint64(i+1), t0, record.Subject{GivenName: "A", FamilyName: "B", Email: fmt.Sprintf("a%d@example.com", i)}, map[string]bool{"sms": true})
+	}
+	st.ServeChecks(slog.New(slog.DiscardHandler), false)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var n int
+		st.DB().R.QueryRow(`SELECT COUNT(*) FROM check_changes`).Scan(&n)
+		if n == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d rows left", n)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if st.ChecksFromMemory() {
+		t.Fatal("checks answered from memory with the index off")
+	}
 }

@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"time"
 
 	"github.com/attesta/attesta/hub"
 )
@@ -27,4 +28,11 @@ func TrimCheckChanges(ctx context.Context, st *Store) error {
 	applied := x.applied
 	x.mu.RUnlock()
 	return st.trimCheckChanges(ctx, applied)
+}
+
+// SetCheckTrim shortens how often the running hub trims check_changes.
+func SetCheckTrim(d time.Duration) (restore func()) {
+	old := checkIndexTrim
+	checkIndexTrim = d
+	return func() { checkIndexTrim = old }
 }

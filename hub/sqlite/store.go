@@ -52,7 +52,7 @@ type Store struct {
 	catalog   atomic.Pointer[catalog.Catalog] // the newest snapshot decoded
 	tombKey   atomic.Pointer[[]byte]          // the key of tombstone identifier hashes
 	checks    atomic.Pointer[checkIndex]      // set while checks are answered from memory
-	stopIndex func()                          // stops IndexChecks' goroutine
+	stopIndex func()                          // stops ServeChecks' goroutine
 }
 
 // Open opens or creates the hub database at path.

@@ -16,7 +16,7 @@ import (
 )
 
 // Check answers many consent checks: from the in-memory index when the
-// running hub keeps one (see IndexChecks), else with one query joining the
+// running hub keeps one (see ServeChecks), else with one query joining the
 // identifiers, their roots and the consent state in SQLite.
 func (s *Store) Check(ctx context.Context, qs []hub.CheckQuery) ([]hub.Decision, error) {
 	if x := s.checks.Load(); x != nil && !x.broken.Load() {
@@ -34,7 +34,7 @@ func (s *Store) Check(ctx context.Context, qs []hub.CheckQuery) ([]hub.Decision,
 		if ctx.Err() != nil {
 			return nil, err
 		}
-		x.broken.Store(true) // rebuilt by IndexChecks; this answer reads SQLite
+		x.broken.Store(true) // rebuilt by ServeChecks; this answer reads SQLite
 	}
 	return s.checkSQL(ctx, qs)
 }

@@ -264,7 +264,7 @@ func BenchmarkBulkCheck1M(b *testing.B) {
 	var before runtime.MemStats
 	runtime.ReadMemStats(&before)
 	start := time.Now()
-	h.st.IndexChecks(quiet)
+	h.st.ServeChecks(quiet, true)
 	for !h.st.ChecksFromMemory() {
 		time.Sleep(10 * time.Millisecond)
 	}

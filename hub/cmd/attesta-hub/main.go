@@ -263,9 +263,7 @@ func (m *Main) Run(ctx context.Context) error {
 	if err := m.Config.applyTo(st); err != nil {
 		return err
 	}
-	if m.CheckIndex {
-		st.IndexChecks(m.Logger)
-	}
+	st.ServeChecks(m.Logger, m.CheckIndex)
 	keys, err := st.Keys(ctx)
 	if err != nil {
 		return err
