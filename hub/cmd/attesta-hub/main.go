@@ -283,6 +283,7 @@ func (m *Main) Run(ctx context.Context) error {
 	m.HTTP.Handle(dashboard.Prefix, dash)
 	m.Hooks = dispatch.New(st)
 	m.Hooks.Logger, m.Hooks.MaxBackoff, m.Hooks.Timeout, m.Hooks.LogRetention = m.Logger, m.WebhookBackoff, m.WebhookTimeout, m.WebhookLogKeep
+	m.Hooks.FeedRetention = m.FeedKeep
 	m.Metrics = metrics.NewRegistry()
 	m.Metrics.Register(m.Sync, st, m.Hooks)
 	m.HTTP.ServeMetrics(m.Metrics, m.MetricsOpen)
