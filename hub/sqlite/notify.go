@@ -34,12 +34,23 @@ func notify(ctx context.Context, tx *sql.Tx, typ, subjectID, at string, data any
 // long for the writer. A webhook that is paused or behind keeps what it has
 // not passed, however old.
 func (s *Store) PruneNotifications(ctx context.Context, before time.Time) (int64, error) {
+	n, err := s.deleteInChunks(ctx, `DELETE FROM notifications WHERE seq IN (SELECT seq FROM notifications ORDER BY seq LIMIT 5000)
+		AND created_at < ? AND seq <= COALESCE((SELECT MIN(cursor) FROM webhooks), seq)`, hub.FormatTime(before))
+	if err != nil {
+		return n, fmt.Errorf("prune notifications: %w", err)
+	}
+	return n, nil
+}
+
+// deleteInChunks runs a DELETE that removes at most 5,000 rows (its query
+// says so) until one removes fewer, so that ingest never waits long for
+// the writer, and returns how many rows went.
+func (s *Store) deleteInChunks(ctx context.Context, query string, args ...any) (int64, error) {
 	var total int64
 	for {
-		res, err := s.db.W.ExecContext(ctx, `DELETE FROM notifications WHERE seq IN (SELECT seq FROM notifications ORDER BY seq LIMIT 5000)
-			AND created_at < ? AND seq <= COALESCE((SELECT MIN(cursor) FROM webhooks), seq)`, hub.FormatTime(before))
+		res, err := s.db.W.ExecContext(ctx, query, args...)
 		if err != nil {
-			return total, fmt.Errorf("prune notifications: %w", err)
+			return total, err
 		}
 		n, _ := res.RowsAffected()
 		total += n
