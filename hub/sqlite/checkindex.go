@@ -430,7 +430,6 @@ func (s *Store) ChecksFromMemory() bool {
 // check asks, and how often it trims what it has applied.
 const (
 	checkIndexPoll  = time.Second
-	checkTrimChunk  = 20000
 	checkIndexRetry = 30 * time.Second
 )
 
@@ -526,14 +525,9 @@ func (s *Store) followChecks(ctx context.Context, x *checkIndex) error {
 // trimCheckChanges deletes applied changes in chunks, keeping the newest
 // applied row so the log's position never goes back.
 func (s *Store) trimCheckChanges(ctx context.Context, applied int64) error {
-	for {
-		res, err := s.db.W.ExecContext(ctx, `DELETE FROM check_changes WHERE seq < ? AND seq <= (SELECT MIN(seq) FROM check_changes) + ?`,
-			applied, checkTrimChunk)
-		if err != nil {
-			return fmt.Errorf("trim check changes: %w", err)
-		}
-		if n, _ := res.RowsAffected(); n < checkTrimChunk/2 {
-			return nil
-		}
+	_, err := s.deleteInChunks(ctx, `DELETE FROM check_changes WHERE seq < ? AND seq < (SELECT MIN(seq) FROM check_changes) + 5000`, applied)
+	if err != nil {
+		return fmt.Errorf("trim check changes: %w", err)
 	}
+	return nil
 }
