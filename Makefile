@@ -56,7 +56,7 @@ check: ## vet, staticcheck and the race tests
 	$(GO) test -race -count=1 -timeout 20m ./...
 
 fuzz: ## fuzz every decoder of untrusted input for a short while each
-	@for t in shared/record:FuzzDecode shared/record:FuzzDecodePayload shared/wire:FuzzDecode shared/hlc:FuzzParse shared/seal:FuzzOpen shared/proof:FuzzVerify hub/http:FuzzReadChecks hub/http:FuzzDecodeNewRequest hub/http:FuzzDecodeRequestAction collector:FuzzCapture shared/config:FuzzDecode shared/catalog:FuzzDecode hub/http:FuzzDecodeConfigRequest hub:FuzzParsePasswordHash hub/dashboard:FuzzSafeNext hub/dashboard:FuzzCookie hub/dashboard:FuzzUnauthenticated collector/sqlite:FuzzConfigFrame shared/webhook:FuzzParseHeader hub/dispatch:FuzzRetryAfter hub:FuzzNewWebhookValidate hub/http:FuzzDecodeCheckLine; do \
+	@for t in shared/record:FuzzDecode shared/record:FuzzDecodePayload shared/wire:FuzzDecode shared/hlc:FuzzParse shared/seal:FuzzOpen shared/proof:FuzzVerify hub/http:FuzzReadChecks hub/http:FuzzDecodeNewRequest hub/http:FuzzDecodeRequestAction collector:FuzzCapture shared/config:FuzzDecode shared/catalog:FuzzDecode hub/http:FuzzDecodeConfigRequest hub:FuzzParsePasswordHash hub/dashboard:FuzzSafeNext hub/dashboard:FuzzCookie hub/dashboard:FuzzUnauthenticated collector/sqlite:FuzzConfigFrame shared/webhook:FuzzParseHeader hub/dispatch:FuzzRetryAfter hub:FuzzNewWebhookValidate hub/http:FuzzDecodeCheckLine hub:FuzzCompactE164 shared/jsonscan:FuzzScanner shared/record:FuzzFastDecode shared/record:FuzzFastDecodePayload shared/record:FuzzShapes shared/wire:FuzzPushFast; do \
 		pkg=$${t%%:*}; fn=$${t##*:}; \
 		$(GO) test -run '^$$' -fuzz "^$$fn\$$" -fuzztime 20s -fuzzminimizetime 5s ./$$pkg || exit 1; \
 	done

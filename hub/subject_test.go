@@ -101,3 +101,28 @@ func TestNames(t *testing.T) {
 		t.Error("JaroWinkler bounds")
 	}
 }
+
+// A number that compacts to E.164 and is valid normalises to exactly that
+// form, in any default region, so a bulk check that finds the compact form
+// among the hub's identifiers answers what parsing would have.
+func FuzzCompactE164(f *testing.F) {
+	for _, s := range []string{"+39 333 123 4567", "+393331234567", "+39 06 1234 5678", "+44 20 7946 0000", "+1-202-555-0143",
+		"+39  333", "+0 123 4567", "+39 333 1234567 ", " +33 1 23 45 67 89", "+49 30 12345678", "+39-", "+", "+390612345678"} {
+		f.Add(s, "IT")
+	}
+	f.Fuzz(func(t *testing.T, s, region string) {
+		c, ok := hub.CompactE164(s)
+		v, err := hub.NormalizePhone(s, region)
+		if !ok {
+			return
+		}
+		if err == nil && v != c {
+			t.Fatalf("%q compacts to %s but normalises to %s (region %s)", s, c, v, region)
+		}
+		if err == nil {
+			if again, err := hub.NormalizePhone(c, region); err != nil || again != c {
+				t.Fatalf("the E.164 form %s normalises to %q, %v", c, again, err)
+			}
+		}
+	})
+}

@@ -166,6 +166,9 @@ type WebhookStore interface {
 	// PruneDeliveries deletes delivery log entries attempted before t,
 	// except failed ones (few, and the reason a webhook paused).
 	PruneDeliveries(ctx context.Context, before time.Time) (int64, error)
+	// PruneNotifications deletes change-feed notifications made before t
+	// that every webhook has passed.
+	PruneNotifications(ctx context.Context, before time.Time) (int64, error)
 	// WebhookLags reads how far each webhook is behind the feed.
 	WebhookLags(ctx context.Context) ([]WebhookLag, error)
 }

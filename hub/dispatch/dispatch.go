@@ -71,6 +71,7 @@ type Dispatcher struct {
 	Poll           time.Duration // how often idle workers look for news; default 1s
 	Batch          int           // notifications read at a time; default 100
 	LogRetention   time.Duration // delivery log entries older than this are pruned hourly (failed ones kept); default 30 days
+	FeedRetention  time.Duration // notifications older than this that every webhook has passed are pruned hourly; default 90 days
 
 	Now func() time.Time
 	// Sleep waits out a retry interval, or until ctx ends; tests replace it
@@ -85,7 +86,7 @@ type Dispatcher struct {
 // New returns a dispatcher with defaults.
 func New(store hub.WebhookStore) *Dispatcher {
 	return &Dispatcher{Store: store, Logger: slog.Default(), Timeout: 10 * time.Second, InitialBackoff: time.Second,
-		MaxBackoff: 5 * time.Minute, MaxRetryAfter: time.Hour, Poll: time.Second, Batch: 100, LogRetention: 30 * 24 * time.Hour, Now: time.Now, Sleep: sleep,
+		MaxBackoff: 5 * time.Minute, MaxRetryAfter: time.Hour, Poll: time.Second, Batch: 100, LogRetention: 30 * 24 * time.Hour, FeedRetention: 90 * 24 * time.Hour, Now: time.Now, Sleep: sleep,
 		deliveries: metrics.NewCounter("attesta_hub_webhook_deliveries_total",
 			"Webhook delivery attempts by webhook and outcome (delivered, retry, failed).", "webhook", "outcome")}
 }
@@ -173,6 +174,11 @@ func (d *Dispatcher) supervise(ctx context.Context) {
 				d.Logger.Error("prune webhook delivery log", "err", err)
 			} else if n > 0 {
 				d.Logger.Info("webhook delivery log pruned", "entries", n, "older_than", d.LogRetention)
+			}
+			if n, err := d.Store.PruneNotifications(ctx, d.Now().Add(-d.FeedRetention)); err != nil && ctx.Err() == nil {
+				d.Logger.Error("prune change feed", "err", err)
+			} else if n > 0 {
+				d.Logger.Info("change feed pruned", "notifications", n, "older_than", d.FeedRetention)
 			}
 		}
 		hooks, err := d.Store.Webhooks(ctx)

@@ -45,6 +45,21 @@ func (c checkLine) parse(cat *catalog.Catalog) (hub.CheckQuery, error) {
 	return q, nil
 }
 
+// parseQuick is parse for bulk lists: a number written internationally is
+// looked up in its compact E.164 form first (compact says so), and parsed
+// only if the hub does not hold it (see answer).
+func (c checkLine) parseQuick(cat *catalog.Catalog) (q hub.CheckQuery, compact bool, err error) {
+	if c.Phone != "" && c.Email == "" {
+		if _, known := cat.Purpose(c.Purpose); known {
+			if v, ok := hub.CompactE164(c.Phone); ok {
+				return hub.CheckQuery{Ident: hub.Identifier{Kind: hub.IdentPhone, Value: v}, Purpose: c.Purpose}, true, nil
+			}
+		}
+	}
+	q, err = c.parse(cat)
+	return q, false, err
+}
+
 // checkOne answers GET /api/v1/check?email=…&purpose=… (or phone=).
 func (s *Server) checkOne(w http.ResponseWriter, r *http.Request) {
 	v := r.URL.Query()
@@ -85,10 +100,12 @@ type errorBody struct {
 	Message string `json:"message"`
 }
 
+// chunk is a run of lines: the reader decodes them, a worker parses,
+// checks and encodes them.
 type chunk struct {
 	lines []checkResult
-	qs    []hub.CheckQuery
-	at    []int // index into lines of each query
+	cls   []checkLine // the lines that decoded
+	at    []int       // index into lines of each
 	out   chan []byte
 }
 
@@ -116,7 +133,7 @@ func (s *Server) checkBulk(w http.ResponseWriter, r *http.Request) {
 	g.Go(func() error {
 		defer close(work)
 		defer close(ordered)
-		return readChecks(ctx, r.Body, cat, func(c *chunk) error {
+		return readChecks(ctx, r.Body, func(c *chunk) error {
 			for _, ch := range []chan *chunk{ordered, work} {
 				select {
 				case ch <- c:
@@ -130,7 +147,7 @@ func (s *Server) checkBulk(w http.ResponseWriter, r *http.Request) {
 	for range runtime.GOMAXPROCS(0) {
 		g.Go(func() error {
 			for c := range work {
-				if err := s.answer(ctx, c); err != nil {
+				if err := s.answer(ctx, cat, c); err != nil {
 					return err
 				}
 			}
@@ -169,8 +186,8 @@ func (s *Server) checkBulk(w http.ResponseWriter, r *http.Request) {
 }
 
 // readChecks reads NDJSON check lines into chunks. A line that cannot be
-// parsed becomes an error answer; only a failing connection stops it.
-func readChecks(ctx context.Context, body io.Reader, cat *catalog.Catalog, emit func(*chunk) error) error {
+// decoded becomes an error answer; only a failing connection stops it.
+func readChecks(ctx context.Context, body io.Reader, emit func(*chunk) error) error {
 	br := bufio.NewReaderSize(body, 64<<10)
 	c := &chunk{out: make(chan []byte, 1)}
 	flush := func() error {
@@ -201,13 +218,8 @@ func readChecks(ctx context.Context, body io.Reader, cat *catalog.Catalog, emit 
 				break
 			}
 			res.Ref = cl.Ref
-			q, perr := cl.parse(cat)
-			if perr != nil {
-				res.Error = &errorBody{apperr.Code(perr), fmt.Sprintf("line %d: %s", n, apperr.Message(perr))}
-				break
-			}
 			c.at = append(c.at, len(c.lines))
-			c.qs = append(c.qs, q)
+			c.cls = append(c.cls, cl)
 		}
 		c.lines = append(c.lines, res)
 		if len(c.lines) == checkChunk {
@@ -255,15 +267,58 @@ func readLine(br *bufio.Reader, max int) ([]byte, error) {
 	}
 }
 
-// answer runs one chunk's query and encodes its lines.
-func (s *Server) answer(ctx context.Context, c *chunk) error {
-	if len(c.qs) > 0 {
-		ds, err := s.Store.Check(ctx, c.qs)
+// answer parses one chunk's lines, checks them in one call and encodes
+// the answers. Numbers looked up in compact form and not found are parsed
+// like any other: an invalid one gets its error, and one that normalises
+// differently is looked up again.
+func (s *Server) answer(ctx context.Context, cat *catalog.Catalog, c *chunk) error {
+	qs := make([]hub.CheckQuery, 0, len(c.cls))
+	of := make([]int, 0, len(c.cls)) // index into cls of each query
+	var compact []int                // index into qs of each compact number
+	for i, cl := range c.cls {
+		q, isCompact, err := cl.parseQuick(cat)
+		if err != nil {
+			c.lines[c.at[i]].Error = lineError(c.lines[c.at[i]].Line, err)
+			continue
+		}
+		if isCompact {
+			compact = append(compact, len(qs))
+		}
+		qs = append(qs, q)
+		of = append(of, i)
+	}
+	if len(qs) > 0 {
+		ds, err := s.Store.Check(ctx, qs)
 		if err != nil {
 			return err
 		}
-		for i, d := range ds {
-			c.lines[c.at[i]].Decision = d
+		var again []hub.CheckQuery
+		var againOf []int
+		for _, k := range compact {
+			if ds[k].SubjectID != "" {
+				continue // held, so valid
+			}
+			q, err := c.cls[of[k]].parse(cat)
+			switch {
+			case err != nil:
+				c.lines[c.at[of[k]]].Error = lineError(c.lines[c.at[of[k]]].Line, err)
+			case q.Ident != qs[k].Ident:
+				again, againOf = append(again, q), append(againOf, k)
+			}
+		}
+		if len(again) > 0 {
+			ds2, err := s.Store.Check(ctx, again)
+			if err != nil {
+				return err
+			}
+			for j, k := range againOf {
+				ds[k] = ds2[j]
+			}
+		}
+		for k, d := range ds {
+			if l := &c.lines[c.at[of[k]]]; l.Error == nil {
+				l.Decision = d
+			}
 		}
 	}
 	var buf bytes.Buffer
@@ -273,6 +328,10 @@ func (s *Server) answer(ctx context.Context, c *chunk) error {
 	}
 	c.out <- buf.Bytes()
 	return nil
+}
+
+func lineError(n int, err error) *errorBody {
+	return &errorBody{apperr.Code(err), fmt.Sprintf("line %d: %s", n, apperr.Message(err))}
 }
 
 // appendCheckResult writes one answer line. It is what encoding/json

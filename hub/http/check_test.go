@@ -132,8 +132,21 @@ func TestBulkCheck(t *testing.T) {
 	ctx := context.Background()
 	check, _ := st.CreateToken(ctx, hub.ScopeCheck)
 	for i := range 600 {
-		consent(t, st, uint64(i+1), record.Subject{GivenName: "P", FamilyName: fmt.Sprint(i), Email: fmt.Sprintf("p%d@esempio.it", i)},
-			map[string]bool{"newsletter": i%2 == 0})
+		p := record.Subject{GivenName: "P", FamilyName: fmt.Sprint(i), Email: fmt.Sprintf("p%d@esempio.it", i)}
+		if i < 20 {
+			p.Phone = fmt.Sprintf("333 000 %04d", i)
+		}
+		consent(t, st, uint64(i+1), p, map[string]bool{"newsletter": i%2 == 0})
+	}
+	// Numbers, however written: held ones answer at once in compact form,
+	// others are parsed (and refused when invalid).
+	phones := map[int][2]string{
+		10: {"+39 333 000 0002", hub.Allowed},
+		11: {"+39-333-000-0003", hub.Denied},
+		12: {"+39 333 999 9999", hub.Unknown},
+		13: {"+99 1234 5678", `error:line 14: phone "+99 1234 5678" is not a valid number (region IT)`},
+		14: {"333 000 0004", hub.Allowed},
+		15: {"+39 (333) 000-0005", hub.Denied},
 	}
 	var in strings.Builder
 	want := map[int]string{}
@@ -156,6 +169,9 @@ func TestBulkCheck(t *testing.T) {
 		case i == 9:
 			in.WriteString("\n") // blank: skipped, still counted
 			want[line] = ""
+		case phones[i][0] != "":
+			fmt.Fprintf(&in, `{"phone":%q,"purpose":"newsletter","ref":"crm-%d"}`+"\n", phones[i][0], i)
+			want[line] = phones[i][1]
 		default:
 			n := i % 700
 			fmt.Fprintf(&in, `{"email":" P%d@Esempio.it","purpose":"newsletter","ref":"crm-%d"}`+"\n", n, i)

@@ -1,5 +1,12 @@
 package sqlite
 
+import (
+	"context"
+	"time"
+
+	"github.com/attesta/attesta/hub"
+)
+
 // SetProofChainMax lowers the chain limit of proof bundles for a test and
 // returns a function that restores it.
 func SetProofChainMax(n int) (restore func()) {
@@ -28,4 +35,26 @@ func (s *Store) SuggestionsWaiting() bool {
 	s.readyMu.Lock()
 	defer s.readyMu.Unlock()
 	return s.ready != nil
+}
+
+// CheckFromDatabase answers checks from SQLite, whatever the in-memory
+// index holds.
+func CheckFromDatabase(ctx context.Context, st *Store, qs []hub.CheckQuery) ([]hub.Decision, error) {
+	return st.checkSQL(ctx, qs)
+}
+
+// TrimCheckChanges trims the check log as the running hub does.
+func TrimCheckChanges(ctx context.Context, st *Store) error {
+	x := st.checks.Load()
+	x.mu.RLock()
+	applied := x.applied
+	x.mu.RUnlock()
+	return st.trimCheckChanges(ctx, applied)
+}
+
+// SetCheckTrim shortens how often the running hub trims check_changes.
+func SetCheckTrim(d time.Duration) (restore func()) {
+	old := checkIndexTrim
+	checkIndexTrim = d
+	return func() { checkIndexTrim = old }
 }

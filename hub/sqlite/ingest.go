@@ -22,6 +22,11 @@ type streamState struct {
 	gaps     []hub.Range
 	forks    int64
 	dirty    bool
+
+	// The chain position this batch wrote last: the next record's link to
+	// it needs no query.
+	wroteSeq  uint64
+	wroteHash string
 }
 
 // Ingest commits a verified batch from one device in one transaction:
@@ -50,7 +55,6 @@ func (s *Store) Ingest(ctx context.Context, deviceID string, batch []hub.Incomin
 	}
 	defer tx.Rollback()
 	stmts := map[string]string{
-		"events":     `SELECT id, hash, erased_at IS NOT NULL FROM events WHERE id IN (SELECT value FROM json_each(?))`,
 		"chainIns":   `INSERT INTO chain (collector, epoch, seq, event_id, hash) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
 		"chainAt":    `SELECT event_id, hash FROM chain WHERE collector = ? AND epoch = ? AND seq = ?`,
 		"insert":     `INSERT INTO events (id, collector, epoch, seq, kind, envelope, sig, hash, payload, captured_at, hlc, received_at, corrected_at, clock_offset_ms, flags, countersig) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -94,48 +98,6 @@ func (s *Store) Ingest(ctx context.Context, deviceID string, batch []hub.Incomin
 		}
 	}
 
-	// The batch's records already held, read in one query (each statement
-	// through the one writer costs about as much as the work it does),
-	// then kept up to date as the batch adds records.
-	type held struct {
-		hash   string
-		erased bool
-	}
-	known := map[string]held{}
-	{
-		var ids []string
-		for _, in := range batch {
-			if in.Reject == nil && in.Env != nil {
-				ids = append(ids, in.Env.ID)
-			}
-		}
-		list, _ := json.Marshal(ids)
-		rows, err := st["events"].QueryContext(ctx, string(list))
-		if err != nil {
-			return nil, fmt.Errorf("look up records: %w", err)
-		}
-		for rows.Next() {
-			var id string
-			var h held
-			if err := rows.Scan(&id, &h.hash, &h.erased); err != nil {
-				rows.Close()
-				return nil, err
-			}
-			known[id] = h
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return nil, fmt.Errorf("look up records: %w", err)
-		}
-	}
-	// The chain positions this transaction took and their hashes: a record
-	// whose predecessor is among them needs no query to check its link.
-	type position struct {
-		epoch string
-		seq   uint64
-	}
-	took := map[position]string{}
-
 	streams := map[string]*streamState{}
 	stream := func(epoch string) (*streamState, error) {
 		if ss, ok := streams[epoch]; ok {
@@ -161,6 +123,10 @@ func (s *Store) Ingest(ctx context.Context, deviceID string, batch []hub.Incomin
 		ss.dirty = true
 	}
 
+	known, err := knownEvents(ctx, tx, batch)
+	if err != nil {
+		return nil, err
+	}
 	res := &hub.IngestResult{Positions: map[string]wire.Position{}}
 	for _, in := range batch {
 		received := hub.FormatTime(in.ReceivedAt)
@@ -196,15 +162,17 @@ func (s *Store) Ingest(ctx context.Context, deviceID string, batch []hub.Incomin
 		if err != nil {
 			return nil, err
 		}
-		if h, ok := known[env.ID]; ok && h.hash == in.Hash {
+		k, found := known[env.ID]
+		switch {
+		case found && k.hash == in.Hash:
 			res.Duplicates++
 			advance(ss, env.Seq, in.Hash)
 			continue
-		} else if ok {
+		case found:
 			// Same id, different content: keep it as evidence, never
 			// overwrite; without the sealed payload if the record was erased.
 			copied := []byte(in.Signed.Envelope)
-			if h.erased {
+			if k.erased {
 				copied, _ = redactEnvelope(copied)
 			}
 			if _, err := st["conflict"].ExecContext(ctx, env.ID, deviceID, copied, in.Signed.Sig, in.Hash, received); err != nil {
@@ -220,11 +188,7 @@ func (s *Store) Ingest(ctx context.Context, deviceID string, batch []hub.Incomin
 		if err != nil {
 			return nil, fmt.Errorf("chain: %w", err)
 		}
-		n, _ := r.RowsAffected()
-		if n == 1 {
-			took[position{env.Epoch, env.Seq}] = in.Hash
-		}
-		if n == 0 {
+		if n, _ := r.RowsAffected(); n == 0 {
 			// The position is taken by another record: a fork (a device
 			// restored from an old copy of its database). Both are kept.
 			var firstID, firstHash string
@@ -240,11 +204,12 @@ func (s *Store) Ingest(ctx context.Context, deviceID string, batch []hub.Incomin
 		} else if env.Seq > 1 {
 			var prevID, prevHash string
 			var err error
-			if h, ok := took[position{env.Epoch, env.Seq - 1}]; ok {
-				prevHash = h
+			if ss.wroteSeq == env.Seq-1 && ss.wroteHash != "" {
+				prevHash = ss.wroteHash
 			} else {
 				err = st["chainAt"].QueryRowContext(ctx, deviceID, env.Epoch, env.Seq-1).Scan(&prevID, &prevHash)
 			}
+			ss.wroteSeq, ss.wroteHash = env.Seq, in.Hash
 			switch {
 			case errors.Is(err, sql.ErrNoRows):
 				// Missing, or quarantined: only a position nobody sent is a gap.
@@ -256,6 +221,8 @@ func (s *Store) Ingest(ctx context.Context, deviceID string, batch []hub.Incomin
 			case prevHash != env.Prev:
 				flags = append(flags, hub.FlagChainBreak)
 			}
+		} else {
+			ss.wroteSeq, ss.wroteHash = env.Seq, in.Hash
 		}
 		var payload any
 		if in.Payload != nil {
@@ -266,7 +233,7 @@ func (s *Store) Ingest(ctx context.Context, deviceID string, batch []hub.Incomin
 			in.OffsetMS, strings.Join(flags, ","), in.Countersig); err != nil {
 			return nil, fmt.Errorf("insert event: %w", err)
 		}
-		known[env.ID] = held{hash: in.Hash}
+		known[env.ID] = knownEvent{hash: in.Hash}
 		if rec != nil {
 			subject := in.Subject
 			if subject == nil && in.Payload != nil {
@@ -284,7 +251,7 @@ func (s *Store) Ingest(ctx context.Context, deviceID string, batch []hub.Incomin
 					red, received, ph, env.ID); err != nil {
 					return nil, fmt.Errorf("erase late record: %w", err)
 				}
-				known[env.ID] = held{hash: in.Hash, erased: true}
+				known[env.ID] = knownEvent{hash: in.Hash, erased: true}
 			}
 		}
 		if in.ReceiptHash != "" {

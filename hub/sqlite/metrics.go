@@ -47,6 +47,14 @@ func (s *Store) Collect(w *metrics.Writer) {
 		w.Family("attesta_hub_suggestions_queued", "Ingested records whose match suggestions are still to be made.", metrics.Gauge)
 		w.Sample("attesta_hub_suggestions_queued", float64(n))
 	}
+	var subjects, idents int
+	if x := s.checks.Load(); x != nil {
+		subjects, idents = x.size()
+	}
+	w.Family("attesta_hub_check_index_subjects", "Subjects held by the in-memory consent-check index (0 while it is built, or off).", metrics.Gauge)
+	w.Sample("attesta_hub_check_index_subjects", float64(subjects))
+	w.Family("attesta_hub_check_index_identifiers", "Identifiers held by the in-memory consent-check index.", metrics.Gauge)
+	w.Sample("attesta_hub_check_index_identifiers", float64(idents))
 	var seq, behind int64
 	if err := s.db.R.QueryRowContext(w.Context(), `SELECT COALESCE(MAX(seq), 0),
 		(SELECT COUNT(*) FROM devices WHERE revoked_at IS NULL AND config_seq < (SELECT COALESCE(MAX(seq), 0) FROM config_log))

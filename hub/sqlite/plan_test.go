@@ -18,7 +18,10 @@ func TestQueryPlansUseIndexes(t *testing.T) {
 	}
 	defer st.Close()
 	queries := map[string]string{
-		"check": checkSQL,
+		"check":               checkSQL,
+		"check index changes": checkChangesSQL,
+		"check index idents":  checkIdentsSQL,
+		"check index states":  checkStatesSQL,
 	}
 	queries["request"] = `SELECT ` + requestColumn + ` FROM requests WHERE id = ?`
 	queries["request steps"] = `SELECT at, by, action, state, note FROM request_steps WHERE request_id = ? ORDER BY id`
@@ -29,7 +32,7 @@ func TestQueryPlansUseIndexes(t *testing.T) {
 	for name, q := range suggestSQL {
 		queries["suggest "+name] = q
 	}
-	scan := regexp.MustCompile(`^SCAN (subjects|identifiers|facts|events|consent_state|subject_events|merges|suggestions|suggest_queue|requests|request_steps|erasures|erased_identifiers)\b`)
+	scan := regexp.MustCompile(`^SCAN (subjects|identifiers|facts|events|consent_state|subject_events|merges|suggestions|suggest_queue|requests|request_steps|erasures|erased_identifiers|check_changes)\b`)
 	for name, q := range queries {
 		rows, err := st.db.R.QueryContext(ctx, "EXPLAIN QUERY PLAN "+q, make([]any, strings.Count(q, "?"))...)
 		if err != nil {

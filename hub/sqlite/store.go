@@ -50,13 +50,15 @@ type Store struct {
 	// kept before the retention sweep anonymises it (see SweepRetention).
 	RetentionGrace time.Duration
 
-	catalog     atomic.Pointer[catalog.Catalog] // the newest snapshot decoded
-	tombKey     atomic.Pointer[[]byte]          // the key of tombstone identifier hashes
-	suggestWake chan struct{}                   // ingest queued records for suggestions
+	catalog   atomic.Pointer[catalog.Catalog] // the newest snapshot decoded
+	tombKey   atomic.Pointer[[]byte]          // the key of tombstone identifier hashes
+	checks    atomic.Pointer[checkIndex]      // set while checks are answered from memory
+	stopIndex func()                          // stops ServeChecks' goroutine
 
-	ingesting atomic.Int32 // Ingest calls under way
-	readyMu   sync.Mutex
-	ready     *readyBatch // suggestions waiting for an ingest transaction to write them
+	suggestWake chan struct{} // ingest queued records for suggestions
+	ingesting   atomic.Int32  // Ingest calls under way
+	readyMu     sync.Mutex
+	ready       *readyBatch // suggestions waiting for an ingest transaction to write them
 }
 
 // Open opens or creates the hub database at path.
@@ -85,8 +87,13 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	return &Store{db: db, Now: time.Now, Reconcile: true, RetentionGrace: DefaultRetentionGrace, suggestWake: make(chan struct{}, 1)}, nil
 }
 
-// Close closes the database.
-func (s *Store) Close() error { return s.db.Close() }
+// Close stops the check index, if any, and closes the database.
+func (s *Store) Close() error {
+	if s.stopIndex != nil {
+		s.stopIndex()
+	}
+	return s.db.Close()
+}
 
 // DB exposes the database for size figures.
 func (s *Store) DB() *sqlite.DB { return s.db }

@@ -5,7 +5,9 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/json"
+	"log/slog"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -38,6 +40,7 @@ func mustOpen(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
+	indexChecks(t, st)
 	cat, _ := fixtures.Catalog()
 	if _, err := st.Publish(ctx, cat); err != nil {
 		t.Fatal(err)
@@ -74,6 +77,20 @@ func (e *env) suggestions(limit int) ([]hub.Suggested, error) {
 		}
 	}
 	return e.st.Suggestions(context.Background(), limit)
+}
+
+// indexChecks turns the in-memory check index on and waits for it, so that
+// every test's checks go through it (and e.check compares it with SQLite).
+func indexChecks(t *testing.T, st *sqlite.Store) {
+	t.Helper()
+	st.ServeChecks(slog.New(slog.DiscardHandler), true)
+	deadline := time.Now().Add(10 * time.Second)
+	for !st.ChecksFromMemory() {
+		if time.Now().After(deadline) {
+			t.Fatal("check index never ready")
+		}
+		time.Sleep(time.Millisecond)
+	}
 }
 
 // rec makes a signed consent record at seq with the given prev hash.
@@ -241,5 +258,49 @@ func TestWithdrawFromReceipt(t *testing.T) {
 	}
 	if _, err := e.st.Receipt(ctx, "tok-unknown"); apperr.Code(err) != apperr.ENOTFOUND {
 		t.Fatal(err)
+	}
+}
+
+// One batch holding a record twice, an altered copy, a broken link and a
+// fork ends as the same records sent one batch at a time would: ingest
+// looks ids up once per batch and links records to positions the batch
+// itself wrote without a query.
+func TestIngestWithinOneBatch(t *testing.T) {
+	ctx := context.Background()
+	e := mustOpen(t)
+	r1 := e.rec("e1", 1, "", "a@x.it")
+	r2 := e.rec("e1", 2, r1.HashHex(), "b@x.it")
+	var env1 record.Envelope
+	json.Unmarshal(r1.Envelope, &env1)
+	env1.Operator = "mallory"
+	altered, _ := record.Sign(&env1, e.priv)
+	broken := e.rec("e1", 3, strings.Repeat("0", 64), "c@x.it")
+	r4 := e.rec("e1", 4, broken.HashHex(), "d@x.it")
+	fork := e.rec("e1", 2, r1.HashHex(), "f@x.it")
+	res := e.ingest(r1, r2, r1, altered, broken, r4, fork)
+	if res.Accepted != 5 || res.Duplicates != 1 || res.Conflicts != 1 || res.Forks != 1 || res.Positions["e1"].Through != 4 {
+		t.Fatalf("%+v", res)
+	}
+	evs, err := e.st.Events(ctx, 0, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	flags := map[string]string{}
+	for _, ev := range evs {
+		flags[ev.ID] = strings.Join(ev.Flags, ",")
+	}
+	id := func(s record.Signed) string { v, _ := s.Decode(); return v.ID }
+	want := map[string]string{id(r1): "", id(r2): "", id(broken): hub.FlagChainBreak, id(r4): "", id(fork): hub.FlagFork}
+	if len(flags) != len(want) {
+		t.Fatalf("events %v, want %v", flags, want)
+	}
+	for k, v := range want {
+		if flags[k] != v {
+			t.Errorf("%s flagged %q, want %q", k, flags[k], v)
+		}
+	}
+	d, _ := e.st.Device(ctx, e.dev.ID)
+	if d.Conflicts != 1 || d.Forks != 1 || len(d.Gaps) != 0 {
+		t.Fatalf("device: %+v", d)
 	}
 }

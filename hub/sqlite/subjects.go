@@ -15,9 +15,31 @@ import (
 	"github.com/attesta/attesta/shared/record"
 )
 
-// Check answers many consent checks with one query: the identifiers, their
-// subjects' roots and the consent state are joined in SQLite.
+// Check answers many consent checks: from the in-memory index when the
+// running hub keeps one (see ServeChecks), else with one query joining the
+// identifiers, their roots and the consent state in SQLite.
 func (s *Store) Check(ctx context.Context, qs []hub.CheckQuery) ([]hub.Decision, error) {
+	if x := s.checks.Load(); x != nil && !x.broken.Load() {
+		err := x.sync(ctx, s.db.R)
+		if err == nil {
+			now := s.Now()
+			out := make([]hub.Decision, len(qs))
+			x.mu.RLock()
+			for i, q := range qs {
+				out[i] = x.answer(q, now)
+			}
+			x.mu.RUnlock()
+			return out, nil
+		}
+		if ctx.Err() != nil {
+			return nil, err
+		}
+		x.broken.Store(true) // rebuilt by ServeChecks; this answer reads SQLite
+	}
+	return s.checkSQL(ctx, qs)
+}
+
+func (s *Store) checkSQL(ctx context.Context, qs []hub.CheckQuery) ([]hub.Decision, error) {
 	// In identifier order, so consecutive lookups walk nearby pages of the
 	// indexes; order maps each row back to its query.
 	order := make([]int, len(qs))

@@ -10,6 +10,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/attesta/attesta/hub"
+	"github.com/attesta/attesta/hub/sqlite"
 	"github.com/attesta/attesta/shared/apperr"
 	"github.com/attesta/attesta/shared/hlc"
 	"github.com/attesta/attesta/shared/record"
@@ -49,11 +50,33 @@ func (e *env) choose(collector string, seq uint64, at time.Time, person record.S
 
 func (e *env) check(kind, value, purpose string) hub.Decision {
 	e.t.Helper()
-	ds, err := e.st.Check(context.Background(), []hub.CheckQuery{{Ident: hub.Identifier{Kind: kind, Value: value}, Purpose: purpose}})
-	if err != nil || len(ds) != 1 {
+	return e.checkAll([]hub.CheckQuery{{Ident: hub.Identifier{Kind: kind, Value: value}, Purpose: purpose}})[0]
+}
+
+// checkAll answers checks the way the running hub does, from its
+// in-memory index, and fails unless SQLite gives the same answers.
+func (e *env) checkAll(qs []hub.CheckQuery) []hub.Decision {
+	e.t.Helper()
+	ctx := context.Background()
+	if !e.st.ChecksFromMemory() {
+		e.t.Fatal("checks are not answered from the index")
+	}
+	ds, err := e.st.Check(ctx, qs)
+	if err != nil || len(ds) != len(qs) {
 		e.t.Fatalf("check: %v %v", ds, err)
 	}
-	return ds[0]
+	want, err := sqlite.CheckFromDatabase(ctx, e.st, qs)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	for i := range qs {
+		got, _ := json.Marshal(ds[i])
+		exp, _ := json.Marshal(want[i])
+		if string(got) != string(exp) {
+			e.t.Fatalf("check %v: index answers %s, the database %s", qs[i], got, exp)
+		}
+	}
+	return ds
 }
 
 var (

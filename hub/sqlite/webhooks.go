@@ -284,19 +284,12 @@ func (s *Store) ResumeWebhook(ctx context.Context, id string, skip bool) (*hub.W
 // PruneDeliveries deletes delivery log entries attempted before t, except
 // failed ones, a chunk at a time so ingest never waits long for the writer.
 func (s *Store) PruneDeliveries(ctx context.Context, before time.Time) (int64, error) {
-	var total int64
-	for {
-		res, err := s.db.W.ExecContext(ctx, `DELETE FROM webhook_deliveries WHERE id IN (
-			SELECT id FROM webhook_deliveries WHERE attempted_at < ? AND outcome != 'failed' LIMIT 5000)`, hub.FormatTime(before))
-		if err != nil {
-			return total, fmt.Errorf("prune delivery log: %w", err)
-		}
-		n, _ := res.RowsAffected()
-		total += n
-		if n < 5000 {
-			return total, nil
-		}
+	n, err := s.deleteInChunks(ctx, `DELETE FROM webhook_deliveries WHERE id IN (
+		SELECT id FROM webhook_deliveries WHERE attempted_at < ? AND outcome != 'failed' LIMIT 5000)`, hub.FormatTime(before))
+	if err != nil {
+		return n, fmt.Errorf("prune delivery log: %w", err)
 	}
+	return n, nil
 }
 
 // WebhookLags reads every webhook's lag, for /metrics.

@@ -145,3 +145,53 @@ func TestWebhookCursorPauseAndLog(t *testing.T) {
 		t.Fatalf("%d log rows outlived their webhook", left)
 	}
 }
+
+// The change feed is pruned of old notifications, but never of one a
+// webhook has not passed.
+func TestPruneNotifications(t *testing.T) {
+	e := mustOpen(t)
+	ctx := context.Background()
+	e.st.Now = func() time.Time { return t0 }
+	for i, email := range []string{"a@esempio.it", "b@esempio.it", "c@esempio.it"} {
+		e.choose("fair", uint64(i+1), t0, record.Subject{GivenName: "A", FamilyName: "B", Email: email}, map[string]bool{"newsletter": true})
+	}
+	w, err := e.st.CreateWebhook(ctx, hub.NewWebhook{URL: "https://crm.example.com/h", Events: []string{"*"}, FromStart: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var old []hub.Notification // the consents' (the catalog's were made at the real time, later)
+	all, _ := e.st.Notifications(ctx, 0, 1000)
+	for _, n := range all {
+		if n.At.Equal(t0) {
+			old = append(old, n)
+		}
+	}
+	e.st.Now = func() time.Time { return t0.Add(48 * time.Hour) }
+	e.choose("fair", 4, t0, record.Subject{GivenName: "A", FamilyName: "B", Email: "d@esempio.it"}, map[string]bool{"newsletter": true})
+	held := func() int {
+		all, err := e.st.Notifications(ctx, 0, 1000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(all)
+	}
+	total := held()
+	prune := func(want int64) {
+		t.Helper()
+		if n, err := e.st.PruneNotifications(ctx, t0.Add(24*time.Hour)); err != nil || n != want {
+			t.Fatalf("pruned %d (%v), want %d", n, err, want)
+		}
+	}
+	prune(0) // the webhook, from the start, has passed none
+	if err := e.st.PassWebhook(ctx, w.ID, old[1].Seq); err != nil {
+		t.Fatal(err)
+	}
+	prune(2)
+	if err := e.st.DeleteWebhook(ctx, w.ID); err != nil {
+		t.Fatal(err)
+	}
+	prune(int64(len(old) - 2)) // no webhook: every old one goes, the new ones stay
+	if n := held(); n != total-len(old) {
+		t.Fatalf("%d notifications held, want %d", n, total-len(old))
+	}
+}

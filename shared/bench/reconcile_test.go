@@ -262,101 +262,130 @@ func BenchmarkIngest1M(b *testing.B) {
 }
 
 // BenchmarkBulkCheck1M checks 1,000,000 NDJSON lines in one streamed
-// POST /api/v1/check against a hub holding 1,000,000 subjects.
+// POST /api/v1/check against a hub holding 1,000,000 subjects: first with
+// answers from SQLite, then from the in-memory check index the running hub
+// keeps (check_index, on by default).
 // ATTESTA_BENCH_SUBJECTS sets another size (e.g. 100000) for quick rounds.
 func BenchmarkBulkCheck1M(b *testing.B) {
 	subjects := 1_000_000
 	if n, err := strconv.Atoi(os.Getenv("ATTESTA_BENCH_SUBJECTS")); err == nil && n > 0 {
 		subjects = n
 	}
-	lines := subjects
 	ctx := context.Background()
 	b.StopTimer()
 	h := openHub(b, subjectsFixture(b, subjects))
-	cat, _ := fixtures.Catalog()
 	token, err := h.st.CreateToken(ctx, hub.ScopeCheck)
 	if err != nil {
 		b.Fatal(err)
 	}
 	for i := 0; i < b.N; i++ {
-		// The list: 80 % known emails, 10 % known phones, 10 % unknown people.
-		pr, pw := io.Pipe()
-		go func() {
-			bw := bufio.NewWriterSize(pw, 1<<16)
-			var line []byte
-			for n := range lines {
-				p := synthPerson((n * 7919) % subjects)
-				purpose := cat.Purposes[n%len(cat.Purposes)].Code
-				line = line[:0]
-				switch n % 10 {
-				case 8:
-					line = append(append(append(line, `{"phone":"`...), p.Phone...), '"')
-				case 9:
-					line = strconv.AppendInt(append(line, `{"email":"nobody.`...), int64(n), 10)
-					line = append(line, `@example.org"`...)
-				default:
-					line = append(append(append(line, `{"email":"`...), p.Email...), '"')
-				}
-				line = append(append(append(line, `,"purpose":"`...), purpose...), "\"}\n"...)
-				bw.Write(line)
-			}
-			bw.Flush()
-			pw.Close()
-		}()
-		var peak atomic.Uint64
-		stop := make(chan struct{})
-		var sampler sync.WaitGroup
-		sampler.Add(1)
-		go func() {
-			defer sampler.Done()
-			var ms runtime.MemStats
-			for {
-				runtime.ReadMemStats(&ms)
-				if ms.HeapInuse > peak.Load() {
-					peak.Store(ms.HeapInuse)
-				}
-				select {
-				case <-stop:
-					return
-				case <-time.After(50 * time.Millisecond):
-				}
-			}
-		}()
-		req, _ := http.NewRequest("POST", h.srv.URL()+"/api/v1/check", pr)
-		req.Header.Set("Authorization", "Bearer "+token)
-		b.StartTimer()
-		start, cpu0 := time.Now(), processCPU()
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			b.Fatal(err)
-		}
-		answers, decisions := 0, map[string]int{}
-		sc := bufio.NewScanner(resp.Body)
-		for sc.Scan() {
-			// A campaign tool reads the decision of each line; the rest of
-			// the answer is the hub's, tested elsewhere.
-			_, d, _ := bytes.Cut(sc.Bytes(), []byte(`"decision":"`))
-			d, _, _ = bytes.Cut(d, []byte(`"`))
-			decisions[string(d)]++
-			answers++
-		}
-		resp.Body.Close()
-		elapsed := time.Since(start)
-		b.StopTimer()
-		close(stop)
-		sampler.Wait()
-		if answers != lines || decisions[hub.Unknown] != lines/10 {
-			b.Fatalf("%d answers, decisions %v", answers, decisions)
-		}
-		rate := float64(lines) / elapsed.Seconds()
-		cpu := processCPU() - cpu0
-		perCheck := float64(cpu.Microseconds()) / float64(lines)
-		b.ReportMetric(rate, "checks/s")
-		b.ReportMetric(perCheck, "cpu-µs/check")
-		b.ReportMetric(float64(peak.Load())/(1<<20), "peak-heap-MiB")
-		b.Logf("%d checks against %d subjects in %v: %.0f checks/s; decisions %v; peak heap in use %.1f MiB (client and server in one process)",
-			lines, subjects, elapsed.Round(time.Millisecond), rate, decisions, float64(peak.Load())/(1<<20))
-		b.Logf("CPU %v, %.2f µs per check (client included): %.0f checks/s if all %d cores were this process's alone",
-			cpu.Round(time.Millisecond), perCheck, float64(runtime.GOMAXPROCS(0))*1e6/perCheck, runtime.GOMAXPROCS(0))
+		bulkCheck(b, h, token, subjects, "database")
 	}
+	// The index, as the running hub builds it at start.
+	runtime.GC()
+	var before runtime.MemStats
+	runtime.ReadMemStats(&before)
+	start := time.Now()
+	h.st.ServeChecks(quiet, true)
+	for !h.st.ChecksFromMemory() {
+		time.Sleep(10 * time.Millisecond)
+	}
+	took := time.Since(start)
+	runtime.GC()
+	var after runtime.MemStats
+	runtime.ReadMemStats(&after)
+	held := float64(after.HeapInuse) - float64(before.HeapInuse)
+	b.Logf("check index: built in %v, %.1f MiB of heap for %d subjects (%.0f bytes each)",
+		took.Round(time.Millisecond), held/(1<<20), subjects, held/float64(subjects))
+	b.ReportMetric(took.Seconds(), "index-build-s")
+	b.ReportMetric(held/(1<<20), "index-MiB")
+	for i := 0; i < b.N; i++ {
+		bulkCheck(b, h, token, subjects, "memory")
+	}
+}
+
+// bulkCheck streams one list of as many lines as subjects: 80 % known
+// emails, 10 % known phones as people write them, 10 % unknown people,
+// purposes spread over the catalog.
+func bulkCheck(b *testing.B, h *hubRig, token string, subjects int, from string) {
+	lines := subjects
+	cat, _ := fixtures.Catalog()
+	pr, pw := io.Pipe()
+	go func() {
+		bw := bufio.NewWriterSize(pw, 1<<16)
+		var line []byte
+		for n := range lines {
+			p := synthPerson((n * 7919) % subjects)
+			purpose := cat.Purposes[n%len(cat.Purposes)].Code
+			line = line[:0]
+			switch n % 10 {
+			case 8:
+				line = append(append(append(line, `{"phone":"`...), p.Phone...), '"')
+			case 9:
+				line = strconv.AppendInt(append(line, `{"email":"nobody.`...), int64(n), 10)
+				line = append(line, `@example.org"`...)
+			default:
+				line = append(append(append(line, `{"email":"`...), p.Email...), '"')
+			}
+			line = append(append(append(line, `,"purpose":"`...), purpose...), "\"}\n"...)
+			bw.Write(line)
+		}
+		bw.Flush()
+		pw.Close()
+	}()
+	var peak atomic.Uint64
+	stop := make(chan struct{})
+	var sampler sync.WaitGroup
+	sampler.Add(1)
+	go func() {
+		defer sampler.Done()
+		var ms runtime.MemStats
+		for {
+			runtime.ReadMemStats(&ms)
+			if ms.HeapInuse > peak.Load() {
+				peak.Store(ms.HeapInuse)
+			}
+			select {
+			case <-stop:
+				return
+			case <-time.After(50 * time.Millisecond):
+			}
+		}
+	}()
+	req, _ := http.NewRequest("POST", h.srv.URL()+"/api/v1/check", pr)
+	req.Header.Set("Authorization", "Bearer "+token)
+	b.StartTimer()
+	start, cpu0 := time.Now(), processCPU()
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		b.Fatal(err)
+	}
+	answers, decisions := 0, map[string]int{}
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		// A campaign tool reads the decision of each line; the rest of
+		// the answer is the hub's, tested elsewhere.
+		_, d, _ := bytes.Cut(sc.Bytes(), []byte(`"decision":"`))
+		d, _, _ = bytes.Cut(d, []byte(`"`))
+		decisions[string(d)]++
+		answers++
+	}
+	resp.Body.Close()
+	elapsed := time.Since(start)
+	b.StopTimer()
+	close(stop)
+	sampler.Wait()
+	if answers != lines || decisions[hub.Unknown] != lines/10 {
+		b.Fatalf("%d answers, decisions %v", answers, decisions)
+	}
+	rate := float64(lines) / elapsed.Seconds()
+	cpu := processCPU() - cpu0
+	perCheck := float64(cpu.Microseconds()) / float64(lines)
+	b.ReportMetric(rate, "checks/s-"+from)
+	b.ReportMetric(perCheck, "cpu-µs/check-"+from)
+	b.ReportMetric(float64(peak.Load())/(1<<20), "peak-heap-MiB-"+from)
+	b.Logf("from %s: %d checks against %d subjects in %v: %.0f checks/s; decisions %v; peak heap in use %.1f MiB (client and server in one process)",
+		from, lines, subjects, elapsed.Round(time.Millisecond), rate, decisions, float64(peak.Load())/(1<<20))
+	b.Logf("from %s: CPU %v, %.2f µs per check (client included): %.0f checks/s if all %d cores were this process's alone",
+		from, cpu.Round(time.Millisecond), perCheck, float64(runtime.GOMAXPROCS(0))*1e6/perCheck, runtime.GOMAXPROCS(0))
 }

@@ -132,3 +132,62 @@ func TestOnePersonAcrossCollectors(t *testing.T) {
 		t.Fatalf("after withdrawal: %v", d)
 	}
 }
+
+// The running hub answers checks from memory, and an answer reflects every
+// change committed before it, whoever made it: here the CLI, working on the
+// data folder beside the running hub, completes an objection and then an
+// erasure, and the very next check sees each.
+func TestChecksFollowTheCLI(t *testing.T) {
+	t.Parallel()
+	h := NewHub(t)
+	c := EnrollCollector(t, h.URL(), h.EnrollCode("Fair booth"))
+	c.Start()
+	if _, err := c.CaptureJSON(person("Anna", "Verdi", "anna.verdi@esempio.it", "+39 333 765 4321",
+		map[string]bool{"newsletter": true, "sms": true})); err != nil {
+		t.Fatal(err)
+	}
+	c.WaitSynced(30 * time.Second)
+	Eventually(t, 30*time.Second, "the hub answers checks from memory", func() (bool, string) {
+		return strings.Contains(h.Log(), "consent checks answered from memory"), h.Log()
+	})
+	check := strings.TrimSpace(Run(t, Binaries.Hub, "token", "create", "--data", h.Dir, "--scope", "check"))
+	decide := func(query string) map[string]any {
+		var d map[string]any
+		if code := api(t, h, check, "GET", "/api/v1/check?"+query, "", &d); code != 200 {
+			t.Fatalf("check %s: %d %v", query, code, d)
+		}
+		return d
+	}
+	if d := decide("phone=%2B393337654321&purpose=newsletter"); d["decision"] != "allowed" {
+		t.Fatalf("before: %v", d)
+	}
+	complete := func(kind string) {
+		var r struct{ ID string }
+		out := Run(t, Binaries.Hub, "request", "create", "--data", h.Dir, "--kind", kind, "--email", "anna.verdi@esempio.it", "--channel", "letter", "--json")
+		if err := json.Unmarshal([]byte(out), &r); err != nil || r.ID == "" {
+			t.Fatalf("request create: %q %v", out, err)
+		}
+		Run(t, Binaries.Hub, "request", "act", "--data", h.Dir, "--action", "complete", r.ID)
+	}
+	complete("objection")
+	for _, q := range []string{"email=anna.verdi%40esempio.it&purpose=newsletter", "phone=%2B39+333+765+4321&purpose=sms"} {
+		if d := decide(q); d["decision"] != "denied" {
+			t.Fatalf("after the objection, %s: %v", q, d)
+		}
+	}
+	complete("erasure")
+	if d := decide("email=anna.verdi%40esempio.it&purpose=newsletter"); d["decision"] != "unknown" || d["subject_id"] != nil {
+		t.Fatalf("after the erasure: %v", d)
+	}
+	var m string
+	req, _ := http.NewRequest("GET", h.URL()+"/metrics", nil)
+	req.Header.Set("Authorization", "Bearer "+h.Token())
+	if resp, err := http.DefaultClient.Do(req); err == nil {
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		m = string(b)
+	}
+	if !strings.Contains(m, "attesta_hub_check_index_subjects 1\n") {
+		t.Fatalf("metrics: %s", m)
+	}
+}

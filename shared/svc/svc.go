@@ -6,6 +6,7 @@ package svc
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -15,6 +16,9 @@ import (
 	"strings"
 
 	"github.com/kardianos/service"
+
+	"github.com/attesta/attesta/shared/apperr"
+	"github.com/attesta/attesta/shared/config"
 )
 
 // Program is a daemon that starts serving in Open and stops in Close (the
@@ -31,6 +35,28 @@ type Program struct {
 	Open func(ctx context.Context) error
 	// Close stops serving, lets work in flight finish and releases everything.
 	Close func() error
+}
+
+// Command runs "service ACTION [settings flags]" for a program: install,
+// uninstall, start, stop, restart or status. The flags are the program's
+// settings (l binds them to the flag set newFlagSet makes); install records
+// the ones given, with the data folder, as what the service runs with.
+func Command(args []string, stdout io.Writer, l *config.Loader, data *string, newFlagSet func(name string) *flag.FlagSet,
+	program func(arguments []string) *Program) error {
+	if len(args) == 0 {
+		return apperr.Errorf(apperr.EINVALID, "service needs an action: install, uninstall, start, stop, restart or status")
+	}
+	fs := newFlagSet("service " + args[0])
+	l.Bind(fs)
+	if err := l.Parse(fs, args[1:]); err != nil {
+		return err
+	}
+	out, err := program(l.ServiceArguments(data)).Control(args[0])
+	if err != nil {
+		return apperr.Errorf(apperr.EINVALID, "%v", err)
+	}
+	fmt.Fprintln(stdout, out)
+	return nil
 }
 
 // Interactive reports whether the process runs from a terminal rather than

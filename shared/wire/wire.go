@@ -135,23 +135,33 @@ type Error struct {
 // Encode marshals a frame, filling in the version.
 func Encode(f *Frame) ([]byte, error) {
 	f.V = Version
+	if b, ok := encodePushFast(f); ok {
+		return b, nil
+	}
 	return json.Marshal(f)
 }
 
 // Decode parses a frame strictly: right version, known type, the matching
 // body and no other.
 func Decode(b []byte) (*Frame, error) {
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	var f Frame
-	if err := dec.Decode(&f); err != nil {
-		return nil, fmt.Errorf("malformed frame: %w", err)
+	f, ok := decodePushFast(b)
+	if !ok {
+		var err error
+		if f, err = decodeStrict(b); err != nil {
+			return nil, err
+		}
 	}
-	if dec.More() {
-		return nil, errors.New("malformed frame: trailing data")
+	if err := check(f); err != nil {
+		return nil, err
 	}
+	return f, nil
+}
+
+// check holds a decoded frame to the protocol: right version, known type,
+// the matching body and no other.
+func check(f *Frame) error {
 	if f.V != Version {
-		return nil, fmt.Errorf("protocol version %d is not supported (want %d)", f.V, Version)
+		return fmt.Errorf("protocol version %d is not supported (want %d)", f.V, Version)
 	}
 	bodies := map[string]bool{
 		THello: f.Hello != nil, TWelcome: f.Welcome != nil, TPush: f.Push != nil, TAck: f.Ack != nil,
@@ -159,10 +169,10 @@ func Decode(b []byte) (*Frame, error) {
 	}
 	has, known := bodies[f.Type]
 	if !known {
-		return nil, fmt.Errorf("unknown frame type %q", f.Type)
+		return fmt.Errorf("unknown frame type %q", f.Type)
 	}
 	if !has {
-		return nil, fmt.Errorf("%s frame without its body", f.Type)
+		return fmt.Errorf("%s frame without its body", f.Type)
 	}
 	n := 0
 	for _, set := range bodies {
@@ -171,7 +181,22 @@ func Decode(b []byte) (*Frame, error) {
 		}
 	}
 	if n != 1 {
-		return nil, fmt.Errorf("%s frame with extra bodies", f.Type)
+		return fmt.Errorf("%s frame with extra bodies", f.Type)
+	}
+	return nil
+}
+
+// decodeStrict is encoding/json's reading of a frame, the reference
+// decodePushFast agrees with.
+func decodeStrict(b []byte) (*Frame, error) {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	var f Frame
+	if err := dec.Decode(&f); err != nil {
+		return nil, fmt.Errorf("malformed frame: %w", err)
+	}
+	if dec.More() {
+		return nil, errors.New("malformed frame: trailing data")
 	}
 	return &f, nil
 }

@@ -83,7 +83,8 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	case "pin set":
 		return pinCmd(ctx, rest, stdout)
 	case "service":
-		return serviceCmd(rest, stdout)
+		c := NewConfig()
+		return svc.Command(rest, stdout, c.Loader(), &c.DataDir, newFlagSet, program)
 	case "config":
 		return configCmd(rest, stdout)
 	case "version":
@@ -252,25 +253,6 @@ func runCmd(ctx context.Context, args []string, stderr io.Writer) error {
 func program(arguments []string) *svc.Program {
 	return &svc.Program{Name: "attesta-collector", DisplayName: "Attesta collector", Description: "Attesta kiosk daemon: captures consents offline and syncs them to the hub",
 		Arguments: append([]string{"run"}, arguments...)}
-}
-
-func serviceCmd(args []string, stdout io.Writer) error {
-	if len(args) == 0 {
-		return apperr.Errorf(apperr.EINVALID, "service needs an action: install, uninstall, start, stop, restart or status")
-	}
-	c := NewConfig()
-	l := c.Loader()
-	fs := newFlagSet("service " + args[0])
-	l.Bind(fs)
-	if err := l.Parse(fs, args[1:]); err != nil {
-		return err
-	}
-	out, err := program(l.ServiceArguments(&c.DataDir)).Control(args[0])
-	if err != nil {
-		return apperr.Errorf(apperr.EINVALID, "%v", err)
-	}
-	fmt.Fprintln(stdout, out)
-	return nil
 }
 
 // Main is the running collector, for main and for tests.

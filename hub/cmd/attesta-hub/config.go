@@ -31,6 +31,8 @@ type Config struct {
 	WebhookBackoff    time.Duration
 	WebhookTimeout    time.Duration
 	WebhookLogKeep    time.Duration
+	FeedKeep          time.Duration
+	CheckIndex        bool
 }
 
 // NewConfig returns the defaults.
@@ -38,7 +40,8 @@ func NewConfig() Config {
 	return Config{DataDir: config.DefaultDataDir("attesta-hub"), Listen: ":8700", SkewBound: 5 * time.Minute, ShutdownTimeout: 10 * time.Second,
 		LogLevel: "info", LogFormat: "auto", MaxSessions: 2000, SyncWindow: 8, SyncMaxBatch: 500, SyncMaxBytes: 8 << 20,
 		TimeZone: "Europe/Rome", RetentionInterval: 24 * time.Hour, RetentionGrace: sqlite.DefaultRetentionGrace,
-		WebhookBackoff: 5 * time.Minute, WebhookTimeout: 10 * time.Second, WebhookLogKeep: 30 * 24 * time.Hour}
+		WebhookBackoff: 5 * time.Minute, WebhookTimeout: 10 * time.Second, WebhookLogKeep: 30 * 24 * time.Hour, FeedKeep: 90 * 24 * time.Hour,
+		CheckIndex: true}
 }
 
 // Loader binds the settings to c's fields.
@@ -78,6 +81,10 @@ func (c *Config) Loader() *config.Loader {
 			Help: "Longest wait between two attempts to deliver to a webhook that is down\n(retries never stop; they start at 1s and double, with jitter)."},
 		config.Setting{Key: "webhook_timeout", Value: config.Duration(&c.WebhookTimeout, time.Second, 5*time.Minute),
 			Help: "How long one webhook delivery may take before it counts as failed and is retried."},
+		config.Setting{Key: "notification_retention", Value: config.Duration(&c.FeedKeep, time.Hour, 10*365*24*time.Hour),
+			Help: "How long the change feed keeps a notification once every webhook has passed it\n(a paused or lagging webhook keeps what it has not passed); 'webhook add\n--from-start' replays what is kept."},
+		config.Setting{Key: "check_index", Value: config.Bool(&c.CheckIndex),
+			Help: "Answer consent checks from memory: every identifier's subject and every\nsubject's decisions, about 300 bytes per person with five purposes, read\nat start (a few seconds per million people) and kept in step with the\ndatabase. false answers from the database alone, two to three times slower."},
 		config.Setting{Key: "webhook_log_retention", Value: config.Duration(&c.WebhookLogKeep, time.Hour, 10*365*24*time.Hour),
 			Help: "How long the webhook delivery log keeps an attempt (refused ones are kept until\nthe webhook is removed)."},
 	)

@@ -123,7 +123,8 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	case "retention run", "retention runs":
 		return retentionCmd(ctx, cmd, rest, stdout)
 	case "service":
-		return serviceCmd(rest, stdout)
+		c := NewConfig()
+		return svc.Command(rest, stdout, c.Loader(), &c.DataDir, newFlagSet, program)
 	case "config":
 		return configCmd(rest, stdout)
 	case "version":
@@ -214,25 +215,6 @@ func program(arguments []string) *svc.Program {
 		Arguments: append([]string{"run"}, arguments...)}
 }
 
-func serviceCmd(args []string, stdout io.Writer) error {
-	if len(args) == 0 {
-		return apperr.Errorf(apperr.EINVALID, "service needs an action: install, uninstall, start, stop, restart or status")
-	}
-	c := NewConfig()
-	l := c.Loader()
-	fs := newFlagSet("service " + args[0])
-	l.Bind(fs)
-	if err := l.Parse(fs, args[1:]); err != nil {
-		return err
-	}
-	out, err := program(l.ServiceArguments(&c.DataDir)).Control(args[0])
-	if err != nil {
-		return apperr.Errorf(apperr.EINVALID, "%v", err)
-	}
-	fmt.Fprintln(stdout, out)
-	return nil
-}
-
 // Main is the running hub, for main and for tests.
 type Main struct {
 	Config
@@ -266,6 +248,7 @@ func (m *Main) Run(ctx context.Context) error {
 	if err := m.Config.applyTo(st); err != nil {
 		return err
 	}
+	st.ServeChecks(m.Logger, m.CheckIndex)
 	keys, err := st.Keys(ctx)
 	if err != nil {
 		return err
@@ -285,6 +268,7 @@ func (m *Main) Run(ctx context.Context) error {
 	m.HTTP.Handle(dashboard.Prefix, dash)
 	m.Hooks = dispatch.New(st)
 	m.Hooks.Logger, m.Hooks.MaxBackoff, m.Hooks.Timeout, m.Hooks.LogRetention = m.Logger, m.WebhookBackoff, m.WebhookTimeout, m.WebhookLogKeep
+	m.Hooks.FeedRetention = m.FeedKeep
 	m.Metrics = metrics.NewRegistry()
 	m.Metrics.Register(m.Sync, st, m.Hooks)
 	m.HTTP.ServeMetrics(m.Metrics, m.MetricsOpen)
