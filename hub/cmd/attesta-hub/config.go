@@ -84,7 +84,7 @@ func (c *Config) Loader() *config.Loader {
 		config.Setting{Key: "notification_retention", Value: config.Duration(&c.FeedKeep, time.Hour, 10*365*24*time.Hour),
 			Help: "How long the change feed keeps a notification once every webhook has passed it\n(a paused or lagging webhook keeps what it has not passed); 'webhook add\n--from-start' replays what is kept."},
 		config.Setting{Key: "check_index", Value: config.Bool(&c.CheckIndex),
-			Help: "Answer consent checks from memory: every identifier's subject and every\nsubject's decisions, about 300 bytes per person with five purposes, read\nat start (a few seconds per million people) and kept in step with the\ndatabase. false answers from the database alone, two to three times slower."},
+			Help: "Answer consent checks from memory: every identifier's subject and every\nsubject's decisions, about 375 bytes per person with five purposes, read\nat start (about 12s per million people) and kept in step with the\ndatabase. false answers from the database alone, about 8 times slower."},
 		config.Setting{Key: "webhook_log_retention", Value: config.Duration(&c.WebhookLogKeep, time.Hour, 10*365*24*time.Hour),
 			Help: "How long the webhook delivery log keeps an attempt (refused ones are kept until\nthe webhook is removed)."},
 	)
