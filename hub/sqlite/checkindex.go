@@ -159,7 +159,7 @@ func (x *checkIndex) load(ctx context.Context, db *sql.DB) error {
 	if err != nil {
 		return fmt.Errorf("load consent states: %w", err)
 	}
-	if err := x.addStates(rows, nil); err != nil {
+	if err := x.addStates(rows); err != nil {
 		return fmt.Errorf("load consent states: %w", err)
 	}
 	x.pack()
@@ -186,6 +186,23 @@ func (x *checkIndex) pack() {
 // addIdentifiers reads rows of (kind, value, root) and points each
 // identifier at its root, then closes rows.
 func (x *checkIndex) addIdentifiers(rows *sql.Rows) error {
+	return scanIdentifiers(rows, func(kind int, value, root []byte) error {
+		return x.putIdentifier(kind, x.key(value), root)
+	})
+}
+
+func (x *checkIndex) putIdentifier(kind int, key identKey, root []byte) error {
+	i, err := x.subjectSlot(root)
+	if err != nil {
+		return err
+	}
+	x.idents[kind][key] = i
+	return nil
+}
+
+// scanIdentifiers calls f with each row of (kind, value, root), whose
+// bytes last until the next row, then closes rows.
+func scanIdentifiers(rows *sql.Rows, f func(kind int, value, root []byte) error) error {
 	defer rows.Close()
 	var kind, value, root sql.RawBytes
 	for rows.Next() {
@@ -196,19 +213,45 @@ func (x *checkIndex) addIdentifiers(rows *sql.Rows) error {
 		if err != nil {
 			return err
 		}
-		i, err := x.subjectSlot(root)
-		if err != nil {
+		if err := f(k, value, root); err != nil {
 			return err
 		}
-		x.idents[k][x.key(value)] = i
 	}
 	return rows.Err()
 }
 
 // addStates reads consent_state rows of root subjects and adds each to its
-// subject, then closes rows. States of subjects no identifier leads to are
-// skipped unless fresh says they are being refreshed.
-func (x *checkIndex) addStates(rows *sql.Rows, fresh map[uuid.UUID]bool) error {
+// subject, then closes rows.
+func (x *checkIndex) addStates(rows *sql.Rows) error {
+	return scanStates(rows, func(subject uuid.UUID, purpose, effect, event, at []byte, retention int64) error {
+		return x.putState(subject, nil, purpose, effect, event, at, retention)
+	})
+}
+
+// putState adds a state to its subject. States of subjects no identifier
+// leads to are skipped unless fresh says they are being refreshed.
+func (x *checkIndex) putState(subject uuid.UUID, fresh map[uuid.UUID]bool, purpose, effect, event, at []byte, retention int64) error {
+	i, ok := x.slot[subject]
+	if !ok && !fresh[subject] {
+		return nil
+	}
+	if !ok {
+		i = int32(len(x.subjects))
+		x.subjects = append(x.subjects, indexedSubject{id: subject})
+		x.slot[subject] = i
+	}
+	st, err := x.state(purpose, effect, event, at, retention)
+	if err != nil {
+		return err
+	}
+	x.subjects[i].states = append(x.subjects[i].states, st)
+	return nil
+}
+
+// scanStates calls f with each consent_state row of (subject, purpose,
+// effect, event, at, retention), whose bytes last until the next row, then
+// closes rows.
+func scanStates(rows *sql.Rows, f func(subject uuid.UUID, purpose, effect, event, at []byte, retention int64) error) error {
 	defer rows.Close()
 	var subject, purpose, effect, event, at sql.RawBytes
 	var retention int64
@@ -220,20 +263,9 @@ func (x *checkIndex) addStates(rows *sql.Rows, fresh map[uuid.UUID]bool) error {
 		if err != nil {
 			return fmt.Errorf("subject id %q: %w", subject, err)
 		}
-		i, ok := x.slot[u]
-		if !ok && !fresh[u] {
-			continue
-		}
-		if !ok {
-			if i, err = x.subjectSlot(subject); err != nil {
-				return err
-			}
-		}
-		st, err := x.state(purpose, effect, event, at, retention)
-		if err != nil {
+		if err := f(u, purpose, effect, event, at, retention); err != nil {
 			return err
 		}
-		x.subjects[i].states = append(x.subjects[i].states, st)
 	}
 	return rows.Err()
 }
@@ -322,21 +354,45 @@ func (x *checkIndex) refresh(ctx context.Context, db *sql.DB) error {
 	if err != nil {
 		return err
 	}
+	// Read everything first; hold the lock checks wait on only to swap.
+	type identRow struct {
+		kind int
+		key  identKey
+		root []byte
+	}
+	var idents []identRow
 	idRows, err := tx.QueryContext(ctx, checkIdentsSQL, string(in))
 	if err != nil {
 		return fmt.Errorf("read identifiers: %w", err)
 	}
+	err = scanIdentifiers(idRows, func(kind int, value, root []byte) error {
+		idents = append(idents, identRow{kind, x.key(value), slices.Clone(root)})
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("read identifiers: %w", err)
+	}
+	type stateRow struct {
+		subject                    uuid.UUID
+		purpose, effect, event, at []byte
+		retention                  int64
+	}
+	var states []stateRow
 	stRows, err := tx.QueryContext(ctx, checkStatesSQL, string(in))
 	if err != nil {
-		idRows.Close()
+		return fmt.Errorf("read consent states: %w", err)
+	}
+	err = scanStates(stRows, func(subject uuid.UUID, purpose, effect, event, at []byte, retention int64) error {
+		states = append(states, stateRow{subject, slices.Clone(purpose), slices.Clone(effect), slices.Clone(event), slices.Clone(at), retention})
+		return nil
+	})
+	if err != nil {
 		return fmt.Errorf("read consent states: %w", err)
 	}
 	fresh := make(map[uuid.UUID]bool, len(subjects))
 	for _, s := range subjects {
 		u, err := uuid.Parse(s)
 		if err != nil {
-			idRows.Close()
-			stRows.Close()
 			return fmt.Errorf("subject id %q: %w", s, err)
 		}
 		fresh[u] = true
@@ -367,11 +423,17 @@ func (x *checkIndex) refresh(ctx context.Context, db *sql.DB) error {
 			x.subjects[i].states = x.subjects[i].states[:0]
 		}
 	}
-	err = x.addIdentifiers(idRows)
-	if err == nil {
-		err = x.addStates(stRows, fresh)
+	for _, r := range idents {
+		if err = x.putIdentifier(r.kind, r.key, r.root); err != nil {
+			break
+		}
 	}
-	stRows.Close()
+	for _, r := range states {
+		if err != nil {
+			break
+		}
+		err = x.putState(r.subject, fresh, r.purpose, r.effect, r.event, r.at, r.retention)
+	}
 	if err != nil {
 		x.broken.Store(true)
 		return fmt.Errorf("apply check changes: %w", err)
