@@ -158,3 +158,44 @@ func TestCheckChangesTrimmedWithoutIndex(t *testing.T) {
 		t.Fatal("checks answered from memory with the index off")
 	}
 }
+
+// Checks answered while ingest commits (run with -race): every answer is
+// one the database gave at some moment, and the last ones agree with it.
+func TestCheckIndexUnderConcurrentIngest(t *testing.T) {
+	e := mustOpen(t)
+	ctx := context.Background()
+	q := []hub.CheckQuery{{Ident: hub.Identifier{Kind: hub.IdentEmail, Value: "anna@example.com"}, Purpose: "sms"}}
+	stop := make(chan struct{})
+	seen := make(chan map[string]bool, 1)
+	go func() {
+		decisions := map[string]bool{}
+		for {
+			select {
+			case <-stop:
+				seen <- decisions
+				return
+			default:
+			}
+			ds, err := e.st.Check(ctx, q)
+			if err != nil {
+				t.Error(err)
+			} else {
+				decisions[ds[0].Decision] = true
+			}
+		}
+	}()
+	anna := record.Subject{GivenName: "Anna", FamilyName: "Verdi", Email: "anna@example.com"}
+	for i := range 60 {
+		e.choose("fair", uint64(i+1), t0.Add(time.Duration(i)*time.Minute), anna, map[string]bool{"sms": i%2 == 0})
+	}
+	close(stop)
+	decisions := <-seen
+	for d := range decisions {
+		if d != hub.Unknown && d != hub.Allowed && d != hub.Denied {
+			t.Errorf("decision %q", d)
+		}
+	}
+	if d := e.checkAll(q)[0]; d.Decision != hub.Denied {
+		t.Fatalf("last choice was a refusal: %+v", d)
+	}
+}
