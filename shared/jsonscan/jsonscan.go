@@ -107,6 +107,34 @@ func (s *Scanner) Next(closing byte, n *int) bool {
 	return true
 }
 
+// Object reads an object of known keys. field is called with each key and
+// reads its value; it returns the key's bit (1, 2, 4, …: one per key it
+// knows), or 0 for a key it does not know, without reading the value. An
+// unknown or repeated key fails the scan: encoding/json would ignore or
+// case-fold the one and keep the last of the other, so the strict path
+// must decide.
+func (s *Scanner) Object(field func(key []byte) uint64) {
+	s.Expect('{')
+	var seen uint64
+	n := 0
+	for s.Next('}', &n) {
+		bit := field(s.Key())
+		if bit == 0 || seen&bit != 0 {
+			s.fail = true
+		}
+		seen |= bit
+	}
+}
+
+// Array reads an array, calling elem to read each element.
+func (s *Scanner) Array(elem func()) {
+	s.Expect('[')
+	n := 0
+	for s.Next(']', &n) {
+		elem()
+	}
+}
+
 // Key reads an object key and its colon. Keys with escapes leave the fast
 // path (encoding/json would unescape them before matching).
 func (s *Scanner) Key() []byte {

@@ -20,89 +20,79 @@ func fastEnvelope(b []byte) (e *Envelope, ok bool) {
 	var sc jsonscan.Scanner
 	sc.Reset(b)
 	e = &Envelope{}
-	sc.Expect('{')
-	var seen uint32
-	once := func(bit uint32) {
-		if seen&bit != 0 {
-			sc.Fail() // a repeated key: encoding/json keeps the last, or merges objects
-		}
-		seen |= bit
-	}
-	n := 0
-	for sc.Next('}', &n) {
-		switch string(sc.Key()) {
+	sc.Object(func(key []byte) uint64 {
+		switch string(key) {
 		case "schema":
-			once(1 << 0)
 			e.Schema = int(sc.Int(strconv.IntSize))
+			return 1 << 0
 		case "id":
-			once(1 << 1)
 			e.ID = sc.String()
+			return 1 << 1
 		case "kind":
-			once(1 << 2)
 			e.Kind = Kind(sc.String())
+			return 1 << 2
 		case "collector":
-			once(1 << 3)
 			e.Collector = sc.String()
+			return 1 << 3
 		case "epoch":
-			once(1 << 4)
 			e.Epoch = sc.String()
+			return 1 << 4
 		case "seq":
-			once(1 << 5)
 			e.Seq = sc.Uint(64)
+			return 1 << 5
 		case "prev":
-			once(1 << 6)
 			e.Prev = sc.String()
+			return 1 << 6
 		case "captured_at":
-			once(1 << 7)
 			e.CapturedAt = sc.String()
+			return 1 << 7
 		case "hlc":
-			once(1 << 8)
 			if t := sc.Text(); !sc.Failed() && e.HLC.UnmarshalText(t) != nil {
 				sc.Fail()
 			}
+			return 1 << 8
 		case "controller":
-			once(1 << 9)
 			fastController(&sc, &e.Controller)
+			return 1 << 9
 		case "jurisdiction":
-			once(1 << 10)
 			e.Jurisdiction = sc.String()
+			return 1 << 10
 		case "language":
-			once(1 << 11)
 			e.Language = sc.String()
+			return 1 << 11
 		case "touchpoint":
-			once(1 << 12)
 			e.Touchpoint = sc.String()
+			return 1 << 12
 		case "operator":
-			once(1 << 13)
 			e.Operator = sc.String()
+			return 1 << 13
 		case "app_version":
-			once(1 << 14)
 			e.AppVersion = sc.String()
+			return 1 << 14
 		case "notice":
-			once(1 << 15)
 			fastNotice(&sc, &e.Notice)
+			return 1 << 15
 		case "purposes":
-			once(1 << 16)
 			e.Purposes = fastChoices(&sc)
+			return 1 << 16
 		case "ref":
-			once(1 << 17)
 			e.Ref = sc.String()
+			return 1 << 17
 		case "withdraw":
-			once(1 << 18)
 			e.Withdraw = sc.String()
+			return 1 << 18
 		case "payload_sha256":
-			once(1 << 19)
 			e.PayloadSHA256 = sc.String()
+			return 1 << 19
 		case "signature_sha256":
-			once(1 << 20)
 			e.SignatureSHA256 = sc.String()
+			return 1 << 20
 		case "sealed":
-			once(1 << 21)
 			e.Sealed = sc.Bytes()
-		default:
-			sc.Fail()
+			return 1 << 21
 		}
-	}
+		return 0
+	})
 	sc.End()
 	if sc.Failed() {
 		return nil, false
@@ -111,83 +101,65 @@ func fastEnvelope(b []byte) (e *Envelope, ok bool) {
 }
 
 func fastController(sc *jsonscan.Scanner, c *Controller) {
-	sc.Expect('{')
-	var seen uint8
-	n := 0
-	for sc.Next('}', &n) {
-		var bit uint8
-		switch string(sc.Key()) {
+	sc.Object(func(key []byte) uint64 {
+		switch string(key) {
 		case "name":
-			bit, c.Name = 1, sc.String()
+			c.Name = sc.String()
+			return 1
 		case "contact":
-			bit, c.Contact = 2, sc.String()
-		default:
-			sc.Fail()
+			c.Contact = sc.String()
+			return 2
 		}
-		if seen&bit != 0 {
-			sc.Fail()
-		}
-		seen |= bit
-	}
+		return 0
+	})
 }
 
 func fastNotice(sc *jsonscan.Scanner, r *NoticeRef) {
-	sc.Expect('{')
-	var seen uint8
-	n := 0
-	for sc.Next('}', &n) {
-		var bit uint8
-		switch string(sc.Key()) {
+	sc.Object(func(key []byte) uint64 {
+		switch string(key) {
 		case "id":
-			bit, r.ID = 1, sc.String()
+			r.ID = sc.String()
+			return 1
 		case "version":
-			bit, r.Version = 2, int(sc.Int(strconv.IntSize))
+			r.Version = int(sc.Int(strconv.IntSize))
+			return 2
 		case "sha256":
-			bit, r.SHA256 = 4, sc.String()
+			r.SHA256 = sc.String()
+			return 4
 		case "viewed_at":
-			bit, r.ViewedAt = 8, sc.String()
-		default:
-			sc.Fail()
+			r.ViewedAt = sc.String()
+			return 8
 		}
-		if seen&bit != 0 {
-			sc.Fail()
-		}
-		seen |= bit
-	}
+		return 0
+	})
 }
 
 func fastChoices(sc *jsonscan.Scanner) []Choice {
-	sc.Expect('[')
 	out := []Choice{} // encoding/json makes [] an empty, non-nil slice
-	n := 0
-	for sc.Next(']', &n) {
+	sc.Array(func() {
 		var c Choice
-		sc.Expect('{')
-		var seen uint8
-		m := 0
-		for sc.Next('}', &m) {
-			var bit uint8
-			switch string(sc.Key()) {
+		sc.Object(func(key []byte) uint64 {
+			switch string(key) {
 			case "purpose":
-				bit, c.Purpose = 1, sc.String()
+				c.Purpose = sc.String()
+				return 1
 			case "dpv":
-				bit, c.DPV = 2, sc.String()
+				c.DPV = sc.String()
+				return 2
 			case "granted":
-				bit, c.Granted = 4, sc.Bool()
+				c.Granted = sc.Bool()
+				return 4
 			case "legal_basis":
-				bit, c.LegalBasis = 8, sc.String()
+				c.LegalBasis = sc.String()
+				return 8
 			case "retention_days":
-				bit, c.RetentionDays = 16, int(sc.Int(strconv.IntSize))
-			default:
-				sc.Fail()
+				c.RetentionDays = int(sc.Int(strconv.IntSize))
+				return 16
 			}
-			if seen&bit != 0 {
-				sc.Fail()
-			}
-			seen |= bit
-		}
+			return 0
+		})
 		out = append(out, c)
-	}
+	})
 	return out
 }
 
@@ -196,30 +168,23 @@ func fastPayload(b []byte) (p *Payload, ok bool) {
 	var sc jsonscan.Scanner
 	sc.Reset(b)
 	p = &Payload{}
-	sc.Expect('{')
-	var seen uint8
-	n := 0
-	for sc.Next('}', &n) {
-		var bit uint8
-		switch string(sc.Key()) {
+	sc.Object(func(key []byte) uint64 {
+		switch string(key) {
 		case "subject":
-			bit = 1
 			fastSubject(&sc, &p.Subject)
+			return 1
 		case "signature":
-			bit = 2
 			p.Signature = fastHandwriting(&sc)
+			return 2
 		case "receipt":
-			bit, p.Receipt = 4, sc.String()
+			p.Receipt = sc.String()
+			return 4
 		case "salt":
-			bit, p.Salt = 8, sc.Bytes()
-		default:
-			sc.Fail()
+			p.Salt = sc.Bytes()
+			return 8
 		}
-		if seen&bit != 0 {
-			sc.Fail()
-		}
-		seen |= bit
-	}
+		return 0
+	})
 	sc.End()
 	if sc.Failed() {
 		return nil, false
@@ -228,89 +193,67 @@ func fastPayload(b []byte) (p *Payload, ok bool) {
 }
 
 func fastSubject(sc *jsonscan.Scanner, s *Subject) {
-	sc.Expect('{')
-	var seen uint8
-	n := 0
-	for sc.Next('}', &n) {
-		var bit uint8
-		switch string(sc.Key()) {
+	sc.Object(func(key []byte) uint64 {
+		switch string(key) {
 		case "given_name":
-			bit, s.GivenName = 1, sc.String()
+			s.GivenName = sc.String()
+			return 1
 		case "family_name":
-			bit, s.FamilyName = 2, sc.String()
+			s.FamilyName = sc.String()
+			return 2
 		case "email":
-			bit, s.Email = 4, sc.String()
+			s.Email = sc.String()
+			return 4
 		case "phone":
-			bit, s.Phone = 8, sc.String()
-		default:
-			sc.Fail()
+			s.Phone = sc.String()
+			return 8
 		}
-		if seen&bit != 0 {
-			sc.Fail()
-		}
-		seen |= bit
-	}
+		return 0
+	})
 }
 
 func fastHandwriting(sc *jsonscan.Scanner) *Handwriting {
 	h := &Handwriting{}
-	sc.Expect('{')
-	var seen uint8
-	n := 0
-	for sc.Next('}', &n) {
-		var bit uint8
-		switch string(sc.Key()) {
+	sc.Object(func(key []byte) uint64 {
+		switch string(key) {
 		case "png":
-			bit, h.PNG = 1, sc.Bytes()
+			h.PNG = sc.Bytes()
+			return 1
 		case "points":
-			bit = 2
 			h.Points = fastStrokes(sc)
-		default:
-			sc.Fail()
+			return 2
 		}
-		if seen&bit != 0 {
-			sc.Fail()
-		}
-		seen |= bit
-	}
+		return 0
+	})
 	return h
 }
 
 func fastStrokes(sc *jsonscan.Scanner) [][]Point {
-	sc.Expect('[')
 	out := [][]Point{}
-	n := 0
-	for sc.Next(']', &n) {
+	sc.Array(func() {
 		stroke := []Point{}
-		sc.Expect('[')
-		m := 0
-		for sc.Next(']', &m) {
+		sc.Array(func() {
 			var pt Point
-			sc.Expect('{')
-			var seen uint8
-			k := 0
-			for sc.Next('}', &k) {
-				var bit uint8
-				switch string(sc.Key()) {
+			sc.Object(func(key []byte) uint64 {
+				switch string(key) {
 				case "x":
-					bit, pt.X = 1, sc.Float()
+					pt.X = sc.Float()
+					return 1
 				case "y":
-					bit, pt.Y = 2, sc.Float()
+					pt.Y = sc.Float()
+					return 2
 				case "t":
-					bit, pt.T = 4, sc.Int(64)
+					pt.T = sc.Int(64)
+					return 4
 				case "p":
-					bit, pt.P = 8, sc.Float()
-				default:
-					sc.Fail()
+					pt.P = sc.Float()
+					return 8
 				}
-				if seen&bit != 0 {
-					sc.Fail()
-				}
-				seen |= bit
-			}
+				return 0
+			})
 			stroke = append(stroke, pt)
-		}
+		})
 		out = append(out, stroke)
-	}
+	})
 	return out
 }

@@ -95,26 +95,20 @@ var notable = func() (t [256]bool) {
 func decodePushFast(b []byte) (f *Frame, ok bool) {
 	sc := jsonscan.New(b)
 	f = &Frame{}
-	sc.Expect('{')
-	var seen uint8
-	n := 0
-	for sc.Next('}', &n) {
-		var bit uint8
-		switch string(sc.Key()) {
+	sc.Object(func(key []byte) uint64 {
+		switch string(key) {
 		case "v":
-			bit, f.V = 1, int(sc.Int(strconv.IntSize))
+			f.V = int(sc.Int(strconv.IntSize))
+			return 1
 		case "type":
-			bit, f.Type = 2, sc.String()
+			f.Type = sc.String()
+			return 2
 		case "push":
-			bit, f.Push = 4, decodePushBody(sc)
-		default:
-			sc.Fail()
+			f.Push = decodePushBody(sc)
+			return 4
 		}
-		if seen&bit != 0 {
-			sc.Fail()
-		}
-		seen |= bit
-	}
+		return 0
+	})
 	sc.End()
 	if sc.Failed() || f.Push == nil {
 		return nil, false
@@ -124,55 +118,38 @@ func decodePushFast(b []byte) (f *Frame, ok bool) {
 
 func decodePushBody(sc *jsonscan.Scanner) *Push {
 	p := &Push{}
-	sc.Expect('{')
-	var seen uint8
-	n := 0
-	for sc.Next('}', &n) {
-		var bit uint8
-		switch string(sc.Key()) {
+	sc.Object(func(key []byte) uint64 {
+		switch string(key) {
 		case "batch":
-			bit, p.Batch = 1, sc.Uint(64)
+			p.Batch = sc.Uint(64)
+			return 1
 		case "records":
-			bit, p.Records = 2, decodeRecords(sc)
-		default:
-			sc.Fail()
+			p.Records = decodeRecords(sc)
+			return 2
 		}
-		if seen&bit != 0 {
-			sc.Fail()
-		}
-		seen |= bit
-	}
+		return 0
+	})
 	return p
 }
 
 func decodeRecords(sc *jsonscan.Scanner) []record.Signed {
-	sc.Expect('[')
 	out := []record.Signed{}
-	n := 0
-	for sc.Next(']', &n) {
+	sc.Array(func() {
 		var r record.Signed
-		sc.Expect('{')
-		var seen uint8
-		m := 0
-		for sc.Next('}', &m) {
-			var bit uint8
-			switch string(sc.Key()) {
+		sc.Object(func(key []byte) uint64 {
+			switch string(key) {
 			case "env":
-				bit = 1
 				if raw := sc.Skip(); !sc.Failed() {
 					r.Envelope = append([]byte(nil), raw...) // as json.RawMessage copies it
 				}
+				return 1
 			case "sig":
-				bit, r.Sig = 2, sc.Bytes()
-			default:
-				sc.Fail()
+				r.Sig = sc.Bytes()
+				return 2
 			}
-			if seen&bit != 0 {
-				sc.Fail()
-			}
-			seen |= bit
-		}
+			return 0
+		})
 		out = append(out, r)
-	}
+	})
 	return out
 }
