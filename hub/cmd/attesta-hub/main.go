@@ -153,6 +153,15 @@ func flags(name string) (fs *flag.FlagSet, data *string, l *config.Loader) {
 	return fs, &c.DataDir, l
 }
 
+// parseAndOpen parses a command's flags and opens the store of the data
+// folder they name (data is set by the parse); the caller closes it.
+func parseAndOpen(ctx context.Context, fs *flag.FlagSet, l *config.Loader, args []string, data *string) (*sqlite.Store, error) {
+	if err := l.Parse(fs, args); err != nil {
+		return nil, err
+	}
+	return openStore(ctx, *data)
+}
+
 // openStore opens the hub database and loads the fixtures into a new one.
 func openStore(ctx context.Context, data string) (*sqlite.Store, error) {
 	st, err := sqlite.Open(ctx, filepath.Join(data, "hub.db"))
@@ -395,10 +404,7 @@ func enrollCmd(ctx context.Context, args []string, stdout io.Writer) error {
 func tokenCmd(ctx context.Context, args []string, stdout io.Writer) error {
 	fs, data, l := flags("token create")
 	scope := fs.String("scope", "", "admin, read or check")
-	if err := l.Parse(fs, args); err != nil {
-		return err
-	}
-	st, err := openStore(ctx, *data)
+	st, err := parseAndOpen(ctx, fs, l, args, data)
 	if err != nil {
 		return err
 	}
@@ -413,10 +419,7 @@ func tokenCmd(ctx context.Context, args []string, stdout io.Writer) error {
 
 func touchpointsCmd(ctx context.Context, args []string, stdout io.Writer) error {
 	fs, data, l := flags("touchpoint list")
-	if err := l.Parse(fs, args); err != nil {
-		return err
-	}
-	st, err := openStore(ctx, *data)
+	st, err := parseAndOpen(ctx, fs, l, args, data)
 	if err != nil {
 		return err
 	}
@@ -434,10 +437,7 @@ func touchpointsCmd(ctx context.Context, args []string, stdout io.Writer) error 
 
 func deviceCmd(ctx context.Context, cmd string, args []string, stdout io.Writer) error {
 	fs, data, l := flags(cmd)
-	if err := l.Parse(fs, args); err != nil {
-		return err
-	}
-	st, err := openStore(ctx, *data)
+	st, err := parseAndOpen(ctx, fs, l, args, data)
 	if err != nil {
 		return err
 	}

@@ -114,10 +114,7 @@ func proofExport(ctx context.Context, args []string, stdout io.Writer) error {
 // compare with what 'proof verify' prints.
 func proofKey(ctx context.Context, args []string, stdout io.Writer) error {
 	fs, data, l := flags("proof key")
-	if err := l.Parse(fs, args); err != nil {
-		return err
-	}
-	st, err := openStore(ctx, *data)
+	st, err := parseAndOpen(ctx, fs, l, args, data)
 	if err != nil {
 		return err
 	}

@@ -24,10 +24,7 @@ func noticeCmd(ctx context.Context, cmd string, args []string, stdout io.Writer)
 	fs, data, l := flags(cmd)
 	if cmd == "notice list" {
 		asJSON := fs.Bool("json", false, "print JSON")
-		if err := l.Parse(fs, args); err != nil {
-			return err
-		}
-		st, err := openStore(ctx, *data)
+		st, err := parseAndOpen(ctx, fs, l, args, data)
 		if err != nil {
 			return err
 		}
@@ -137,10 +134,7 @@ func set(fs *flag.FlagSet, name string) bool {
 func purposeCmd(ctx context.Context, cmd string, args []string, stdout io.Writer) error {
 	fs, data, l := flags(cmd)
 	if cmd == "purpose list" {
-		if err := l.Parse(fs, args); err != nil {
-			return err
-		}
-		st, err := openStore(ctx, *data)
+		st, err := parseAndOpen(ctx, fs, l, args, data)
 		if err != nil {
 			return err
 		}
