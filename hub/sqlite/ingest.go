@@ -65,15 +65,11 @@ func (s *Store) Ingest(ctx context.Context, deviceID string, batch []hub.Incomin
 		"stream":     `SELECT through, hash, received, gaps, forks FROM streams WHERE collector = ? AND epoch = ?`,
 		"streamPut":  `INSERT INTO streams (collector, epoch, through, hash, received, gaps, forks) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (collector, epoch) DO UPDATE SET through = excluded.through, hash = excluded.hash, received = excluded.received, gaps = excluded.gaps, forks = excluded.forks`,
 	}
-	st := map[string]*sql.Stmt{}
-	for name, q := range stmts {
-		p, err := tx.PrepareContext(ctx, q)
-		if err != nil {
-			return nil, fmt.Errorf("prepare %s: %w", name, err)
-		}
-		defer p.Close()
-		st[name] = p
+	st, closeStmts, err := prepareAll(ctx, tx, stmts)
+	if err != nil {
+		return nil, err
 	}
+	defer closeStmts()
 
 	var rec *reconciler
 	if s.Reconcile {

@@ -154,21 +154,30 @@ var reconcileSQL = map[string]string{
 }
 
 func newReconciler(ctx context.Context, tx *sql.Tx, cat *catalog.Catalog, now string) (*reconciler, func(), error) {
-	r := &reconciler{ctx: ctx, tx: tx, st: map[string]*sql.Stmt{}, cat: cat, now: now, linked: map[string][2]string{}, pending: newPending()}
-	closeAll := func() {
-		for _, p := range r.st {
+	st, closeAll, err := prepareAll(ctx, tx, reconcileSQL)
+	if err != nil {
+		return nil, nil, err
+	}
+	return &reconciler{ctx: ctx, tx: tx, st: st, cat: cat, now: now, linked: map[string][2]string{}, pending: newPending()}, closeAll, nil
+}
+
+// prepareAll prepares named statements in tx; closeAll closes them all.
+func prepareAll(ctx context.Context, tx *sql.Tx, queries map[string]string) (st map[string]*sql.Stmt, closeAll func(), err error) {
+	st = make(map[string]*sql.Stmt, len(queries))
+	closeAll = func() {
+		for _, p := range st {
 			p.Close()
 		}
 	}
-	for name, q := range reconcileSQL {
+	for name, q := range queries {
 		p, err := tx.PrepareContext(ctx, q)
 		if err != nil {
 			closeAll()
 			return nil, nil, fmt.Errorf("prepare %s: %w", name, err)
 		}
-		r.st[name] = p
+		st[name] = p
 	}
-	return r, closeAll, nil
+	return st, closeAll, nil
 }
 
 // regionOf is the default region for phone numbers written without a

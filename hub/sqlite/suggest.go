@@ -64,21 +64,11 @@ type suggestReader struct {
 }
 
 func prepareSuggest(ctx context.Context, tx *sql.Tx) (*suggestReader, func(), error) {
-	r := &suggestReader{ctx: ctx, st: map[string]*sql.Stmt{}}
-	closeAll := func() {
-		for _, p := range r.st {
-			p.Close()
-		}
+	st, closeAll, err := prepareAll(ctx, tx, suggestSQL)
+	if err != nil {
+		return nil, nil, err
 	}
-	for name, q := range suggestSQL {
-		p, err := tx.PrepareContext(ctx, q)
-		if err != nil {
-			closeAll()
-			return nil, nil, fmt.Errorf("prepare %s: %w", name, err)
-		}
-		r.st[name] = p
-	}
-	return r, closeAll, nil
+	return &suggestReader{ctx: ctx, st: st}, closeAll, nil
 }
 
 // suggestBetween, when set (by tests), runs between Suggest's read and its
