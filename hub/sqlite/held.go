@@ -18,19 +18,31 @@ type heldRows struct {
 	args       []any
 }
 
-// heldMax is the most rows one statement inserts (12 columns × 500 stays
-// far below SQLite's limit on bound values).
-const heldMax = 500
+// heldMax is the most rows one statement inserts (12 columns × 256 stays
+// far below SQLite's limit on bound values). Statements insert a power of
+// two rows, so the writer prepares each size once (see stmtCache).
+const heldMax = 256
 
 func (h *heldRows) add(values ...any) { h.args = append(h.args, values...) }
 
-func (h *heldRows) flush(ctx context.Context, tx *sql.Tx) error {
-	args := h.args
+// query is the statement inserting n rows.
+func (h *heldRows) query(n int) string {
 	row := "(?" + strings.Repeat(", ?", h.cols-1) + ")"
+	return h.head + row + strings.Repeat(", "+row, n-1) + h.tail
+}
+
+func (h *heldRows) flush(ctx context.Context, tx *sql.Tx, c *stmtCache) error {
+	args := h.args
 	for len(args) > 0 {
-		n := min(len(args)/h.cols, heldMax)
-		q := h.head + row + strings.Repeat(", "+row, n-1) + h.tail
-		if _, err := tx.ExecContext(ctx, q, args[:n*h.cols]...); err != nil {
+		n := heldMax
+		for n*h.cols > len(args) {
+			n /= 2
+		}
+		p, err := c.in(ctx, tx, h.query(n))
+		if err == nil {
+			_, err = p.ExecContext(ctx, args[:n*h.cols]...)
+		}
+		if err != nil {
 			return fmt.Errorf("save held rows (%s): %w", strings.TrimSpace(h.head), err)
 		}
 		args = args[n*h.cols:]

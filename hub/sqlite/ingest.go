@@ -54,30 +54,17 @@ func (s *Store) Ingest(ctx context.Context, deviceID string, batch []hub.Incomin
 		return nil, fmt.Errorf("begin ingest: %w", err)
 	}
 	defer tx.Rollback()
-	stmts := map[string]string{
-		"chainIns":   `INSERT INTO chain (collector, epoch, seq, event_id, hash) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
-		"chainAt":    `SELECT event_id, hash FROM chain WHERE collector = ? AND epoch = ? AND seq = ?`,
-		"insert":     `INSERT INTO events (id, collector, epoch, seq, kind, envelope, sig, hash, payload, captured_at, hlc, received_at, corrected_at, clock_offset_ms, flags, countersig) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		"fork":       `INSERT INTO forks (collector, epoch, seq, event_id, first_id, detected_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
-		"conflict":   `INSERT INTO conflicts (event_id, collector, envelope, sig, hash, received_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
-		"quarantine": `INSERT INTO quarantine (collector, epoch, seq, record_id, hash, code, reason, envelope, sig, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
-		"receipt":    `INSERT INTO receipts (token_hash, event_id) VALUES (?, ?) ON CONFLICT DO NOTHING`,
-		"stream":     `SELECT through, hash, received, gaps, forks FROM streams WHERE collector = ? AND epoch = ?`,
-		"streamPut":  `INSERT INTO streams (collector, epoch, through, hash, received, gaps, forks) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (collector, epoch) DO UPDATE SET through = excluded.through, hash = excluded.hash, received = excluded.received, gaps = excluded.gaps, forks = excluded.forks`,
-	}
-	st, closeStmts, err := prepareAll(ctx, tx, stmts)
+	st, err := s.w.all(ctx, tx, ingestSQL)
 	if err != nil {
 		return nil, err
 	}
-	defer closeStmts()
 
 	var rec *reconciler
 	if s.Reconcile {
-		r, done, err := newReconciler(ctx, tx, cat, s.now())
+		r, err := newReconciler(ctx, tx, s.w, cat, s.now())
 		if err != nil {
 			return nil, err
 		}
-		defer done()
 		r.people = people
 		rec = r
 		// Only a hub that has erased someone looks records up among the
@@ -315,6 +302,18 @@ func (s *Store) Ingest(ctx context.Context, deviceID string, batch []hub.Incomin
 		}
 	}
 	return res, nil
+}
+
+var ingestSQL = map[string]string{
+	"chainIns":   `INSERT INTO chain (collector, epoch, seq, event_id, hash) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+	"chainAt":    `SELECT event_id, hash FROM chain WHERE collector = ? AND epoch = ? AND seq = ?`,
+	"insert":     `INSERT INTO events (id, collector, epoch, seq, kind, envelope, sig, hash, payload, captured_at, hlc, received_at, corrected_at, clock_offset_ms, flags, countersig) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	"fork":       `INSERT INTO forks (collector, epoch, seq, event_id, first_id, detected_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+	"conflict":   `INSERT INTO conflicts (event_id, collector, envelope, sig, hash, received_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+	"quarantine": `INSERT INTO quarantine (collector, epoch, seq, record_id, hash, code, reason, envelope, sig, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+	"receipt":    `INSERT INTO receipts (token_hash, event_id) VALUES (?, ?) ON CONFLICT DO NOTHING`,
+	"stream":     `SELECT through, hash, received, gaps, forks FROM streams WHERE collector = ? AND epoch = ?`,
+	"streamPut":  `INSERT INTO streams (collector, epoch, through, hash, received, gaps, forks) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (collector, epoch) DO UPDATE SET through = excluded.through, hash = excluded.hash, received = excluded.received, gaps = excluded.gaps, forks = excluded.forks`,
 }
 
 func inGaps(gaps []hub.Range, seq uint64) bool {

@@ -215,11 +215,10 @@ func (s *Store) appendHubEventsTx(ctx context.Context, tx *sql.Tx, keys *hub.Key
 	if err != nil {
 		return nil, err
 	}
-	rec, done, err := newReconciler(ctx, tx, cat, s.now())
+	rec, err := newReconciler(ctx, tx, s.w, cat, s.now())
 	if err != nil {
 		return nil, err
 	}
-	defer done()
 	var seq uint64
 	var prev string
 	err = tx.QueryRowContext(ctx, `SELECT seq, hash FROM chain WHERE collector = ? AND epoch = ? ORDER BY seq DESC LIMIT 1`, HubCollector, HubCollector).Scan(&seq, &prev)

@@ -22,6 +22,7 @@ import (
 type reconciler struct {
 	ctx context.Context
 	tx  *sql.Tx
+	c   *stmtCache
 	st  map[string]*sql.Stmt
 	cat *catalog.Catalog
 	now string
@@ -84,7 +85,7 @@ func (r *reconciler) hold(table int, values ...any) { r.pending[table].add(value
 // flush writes the rows held back.
 func (r *reconciler) flush() error {
 	for i := range r.pending {
-		if err := r.pending[i].flush(r.ctx, r.tx); err != nil {
+		if err := r.pending[i].flush(r.ctx, r.tx, r.c); err != nil {
 			return err
 		}
 	}
@@ -153,31 +154,14 @@ var reconcileSQL = map[string]string{
 		WHERE i.hash = ? ORDER BY e.erased_at DESC LIMIT 1`,
 }
 
-func newReconciler(ctx context.Context, tx *sql.Tx, cat *catalog.Catalog, now string) (*reconciler, func(), error) {
-	st, closeAll, err := prepareAll(ctx, tx, reconcileSQL)
+// newReconciler reconciles in tx, a transaction of the writer, whose
+// statements c holds.
+func newReconciler(ctx context.Context, tx *sql.Tx, c *stmtCache, cat *catalog.Catalog, now string) (*reconciler, error) {
+	st, err := c.all(ctx, tx, reconcileSQL)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	return &reconciler{ctx: ctx, tx: tx, st: st, cat: cat, now: now, linked: map[string][2]string{}, pending: newPending()}, closeAll, nil
-}
-
-// prepareAll prepares named statements in tx; closeAll closes them all.
-func prepareAll(ctx context.Context, tx *sql.Tx, queries map[string]string) (st map[string]*sql.Stmt, closeAll func(), err error) {
-	st = make(map[string]*sql.Stmt, len(queries))
-	closeAll = func() {
-		for _, p := range st {
-			p.Close()
-		}
-	}
-	for name, q := range queries {
-		p, err := tx.PrepareContext(ctx, q)
-		if err != nil {
-			closeAll()
-			return nil, nil, fmt.Errorf("prepare %s: %w", name, err)
-		}
-		st[name] = p
-	}
-	return st, closeAll, nil
+	return &reconciler{ctx: ctx, tx: tx, c: c, st: st, cat: cat, now: now, linked: map[string][2]string{}, pending: newPending()}, nil
 }
 
 // regionOf is the default region for phone numbers written without a

@@ -38,6 +38,7 @@ var migrations embed.FS
 // Store is the hub's SQLite store.
 type Store struct {
 	db  *sqlite.DB
+	w   *stmtCache // the write path's statements
 	Now func() time.Time
 	// Reconcile links each stored record to its subject and updates the
 	// consent state in the same transaction. Only benchmarks turn it off,
@@ -84,7 +85,12 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
-	return &Store{db: db, Now: time.Now, Reconcile: true, RetentionGrace: DefaultRetentionGrace, suggestWake: make(chan struct{}, 1)}, nil
+	w, err := prepareCache(ctx, db.W, writerQueries())
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	return &Store{db: db, w: w, Now: time.Now, Reconcile: true, RetentionGrace: DefaultRetentionGrace, suggestWake: make(chan struct{}, 1)}, nil
 }
 
 // Close stops the check index, if any, and closes the database.
@@ -92,7 +98,7 @@ func (s *Store) Close() error {
 	if s.stopIndex != nil {
 		s.stopIndex()
 	}
-	return s.db.Close()
+	return errors.Join(s.w.close(), s.db.Close())
 }
 
 // DB exposes the database for size figures.

@@ -63,12 +63,13 @@ type suggestReader struct {
 	st  map[string]*sql.Stmt
 }
 
-func prepareSuggest(ctx context.Context, tx *sql.Tx) (*suggestReader, func(), error) {
-	st, closeAll, err := prepareAll(ctx, tx, suggestSQL)
+// prepareSuggest prepares them in tx; c holds them if tx is the writer's.
+func prepareSuggest(ctx context.Context, tx *sql.Tx, c *stmtCache) (*suggestReader, error) {
+	st, err := c.all(ctx, tx, suggestSQL)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	return &suggestReader{ctx: ctx, st: st}, closeAll, nil
+	return &suggestReader{ctx: ctx, st: st}, nil
 }
 
 // suggestBetween, when set (by tests), runs between Suggest's read and its
@@ -83,11 +84,10 @@ func (s *Store) Suggest(ctx context.Context, limit int) (int, error) {
 		return 0, fmt.Errorf("begin suggestions: %w", err)
 	}
 	defer rtx.Rollback()
-	r, done, err := prepareSuggest(ctx, rtx)
+	r, err := prepareSuggest(ctx, rtx, nil)
 	if err != nil {
 		return 0, err
 	}
-	defer done()
 	var epoch int64
 	if err := r.st["epoch"].QueryRowContext(ctx).Scan(&epoch); err != nil {
 		return 0, fmt.Errorf("read suggestion epoch: %w", err)
@@ -101,7 +101,6 @@ func (s *Store) Suggest(ctx context.Context, limit int) (int, error) {
 			return 0, err
 		}
 	}
-	done()
 	rtx.Rollback()
 	if suggestBetween != nil {
 		suggestBetween()
@@ -190,27 +189,24 @@ func (s *Store) writeSuggestions(ctx context.Context, tx *sql.Tx, epoch int64, b
 	if now != epoch {
 		// Roots moved or someone was erased since the snapshot: read again
 		// where nothing can move.
-		w, done, err := prepareSuggest(ctx, tx)
+		w, err := prepareSuggest(ctx, tx, s.w)
 		if err != nil {
 			return err
 		}
-		defer done()
 		for _, q := range batch {
 			if q.suggestions, err = w.suggestions(q); err != nil {
 				return err
 			}
 		}
 	}
-	unqueue, err := tx.PrepareContext(ctx, suggestUnqueueSQL)
+	unqueue, err := s.w.in(ctx, tx, suggestUnqueueSQL)
 	if err != nil {
 		return err
 	}
-	defer unqueue.Close()
-	put, err := tx.PrepareContext(ctx, suggestPutSQL)
+	put, err := s.w.in(ctx, tx, suggestPutSQL)
 	if err != nil {
 		return err
 	}
-	defer put.Close()
 	at := s.now()
 	for _, q := range batch {
 		res, err := unqueue.ExecContext(ctx, q.seq, q.event)
