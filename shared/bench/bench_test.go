@@ -7,7 +7,6 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
-	"fmt"
 	"image"
 	"image/color"
 	"image/png"
@@ -113,7 +112,7 @@ func signaturePNG() string {
 
 func capture(i int, sig string) *collector.Capture {
 	return &collector.Capture{
-		Subject:   record.Subject{GivenName: "Anna", FamilyName: fmt.Sprintf("Rossi %d", i), Email: fmt.Sprintf("anna.%d@example.com", i), Phone: "+39 333 123 4567"},
+		Subject:   synthPerson(i),
 		Purposes:  map[string]bool{"newsletter": true, "sms": i%2 == 0, "profiling": false},
 		Notice:    collector.CaptureNotice{ID: "privacy-it", Version: 1},
 		Language:  "it",
