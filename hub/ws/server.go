@@ -20,6 +20,7 @@ import (
 
 	"github.com/gorilla/websocket"
 	"golang.org/x/sync/errgroup"
+	"golang.org/x/sync/semaphore"
 
 	"github.com/attesta/attesta/hub"
 	"github.com/attesta/attesta/shared/apperr"
@@ -58,6 +59,12 @@ type Server struct {
 	closed   bool
 	wg       sync.WaitGroup
 	figures  figures // per-code and per-device figures for /metrics
+
+	// ahead bounds the records verified, across all sessions, that wait for
+	// the store's one writer (aheadBatches × MaxBatch; made with the first
+	// session). Verification runs on every core; when the writer is what
+	// limits ingest, verifying further ahead only takes CPU from it.
+	ahead *semaphore.Weighted
 
 	configKick chan struct{}      // ConfigChanged: look at the config log now
 	watchStop  context.CancelFunc // stops the config watcher; nil until the first session
@@ -160,6 +167,9 @@ func (s *Server) register(dev *hub.Device) (*session, error) {
 	} else if len(s.sessions) >= s.MaxSessions {
 		return nil, fmt.Errorf("too many collectors syncing (%d); retry later", s.MaxSessions)
 	}
+	if s.ahead == nil {
+		s.ahead = semaphore.NewWeighted(int64(aheadBatches * s.MaxBatch))
+	}
 	if s.watchStop == nil {
 		ctx, cancel := context.WithCancel(context.Background())
 		s.watchStop, s.watchDone = cancel, make(chan struct{})
@@ -247,6 +257,9 @@ func (ss *session) run() error {
 		return errDrained
 	})
 	err := g.Wait()
+	for vb := range verified { // verified, never committed
+		s.ahead.Release(int64(len(vb.records)))
+	}
 	if cause := context.Cause(ss.ctx); cause != nil && err == nil {
 		err = cause
 	}
@@ -563,6 +576,10 @@ type verifiedBatch struct {
 	records []hub.Incoming
 }
 
+// aheadBatches is how many full batches may wait, verified, for the writer
+// (see Server.ahead): enough that it always has the next one.
+const aheadBatches = 4
+
 func (ss *session) verify(ctx context.Context, pushes <-chan *wire.Push, out chan<- *verifiedBatch) error {
 	s := ss.srv
 	var v *hub.Verifier
@@ -570,11 +587,16 @@ func (ss *session) verify(ctx context.Context, pushes <-chan *wire.Push, out cha
 		if v == nil { // pushes come only after hello has measured the offset
 			v = &hub.Verifier{Device: ss.dev, Keys: s.Keys, OffsetMS: ss.offset, SkewBound: s.SkewBound, Now: s.Now}
 		}
-		recs := make([]hub.Incoming, len(p.Records))
+		n := int64(len(p.Records))
+		if err := s.ahead.Acquire(ctx, n); err != nil {
+			return nil // the session ends
+		}
+		recs := make([]hub.Incoming, n)
 		parallel(len(recs), s.Workers, func(i int) { recs[i] = v.Verify(p.Records[i]) })
 		select {
 		case out <- &verifiedBatch{batch: p.Batch, records: recs}:
 		case <-ctx.Done():
+			s.ahead.Release(n)
 			return nil
 		}
 	}
@@ -637,6 +659,7 @@ func (ss *session) commit(ctx context.Context, hellos <-chan hub.Hello, in <-cha
 		select { // a batch never overtakes the hello before it
 		case h := <-hellos:
 			if err := record(h); err != nil {
+				s.ahead.Release(int64(len(vb.records)))
 				return err
 			}
 		default:
@@ -644,6 +667,7 @@ func (ss *session) commit(ctx context.Context, hellos <-chan hub.Hello, in <-cha
 		// A batch that reached the store is finished even if the session is
 		// closing: its ack may still go out, and if not, the collector resends.
 		res, err := s.Store.Ingest(context.WithoutCancel(ctx), ss.dev.ID, vb.records)
+		s.ahead.Release(int64(len(vb.records)))
 		if err != nil {
 			ss.fail(ctx, apperr.EUNAVAILABLE, "the hub could not store this batch; it will be retried")
 			return fmt.Errorf("ingest: %w", err)

@@ -1,0 +1,103 @@
+package ws_test
+
+import (
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/attesta/attesta/hub"
+	"github.com/attesta/attesta/hub/ws"
+	"github.com/attesta/attesta/shared/hlc"
+	"github.com/attesta/attesta/shared/record"
+	"github.com/attesta/attesta/shared/wire"
+)
+
+// Verified records wait for the writer in a bounded number, across
+// sessions; a session that ends with some of them uncommitted (the
+// collector gone, the store failing) gives their places back, so the next
+// collector still syncs.
+func TestVerifiedAheadReturnedWhenASessionDies(t *testing.T) {
+	gate := make(chan struct{})
+	entered := make(chan struct{}, 100)
+	var failing atomic.Bool
+	failing.Store(true)
+	store := &fakeStore{IngestFn: func(batch []hub.Incoming) (*hub.IngestResult, error) {
+		entered <- struct{}{}
+		<-gate
+		if failing.Load() {
+			return nil, errors.New("disk I/O error")
+		}
+		return &hub.IngestResult{Rejected: make([]wire.Rejection, len(batch))}, nil
+	}}
+	srv := ws.NewServer(store, &hub.Keys{})
+	srv.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	srv.MaxBatch = 2 // four batches of two may wait
+	mux := http.NewServeMux()
+	mux.Handle("GET "+wire.SyncPath, srv)
+	ts := httptest.NewServer(mux)
+	defer ts.Close()
+
+	push := func(n int) func() {
+		conn, _, err := dial(t, ts.URL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		send(t, conn, &wire.Frame{Type: wire.THello, Hello: &wire.Hello{Collector: "dev-1", DeviceTime: time.Now().Format(time.RFC3339Nano), HLC: hlc.NewClock().Tick()}})
+		rec := record.Signed{Envelope: []byte(`{}`), Sig: []byte{1}}
+		for i := 1; i <= n; i++ {
+			send(t, conn, &wire.Frame{Type: wire.TPush, Push: &wire.Push{Batch: uint64(i), Records: []record.Signed{rec, rec}}})
+		}
+		return func() { conn.Close() }
+	}
+
+	// More batches than may wait: the first is in the writer, three more
+	// wait verified, the rest wait to be verified. Then the collector
+	// goes, and the store fails the batch it was writing.
+	hangUp := push(8)
+	<-entered
+	time.Sleep(100 * time.Millisecond) // let the others be verified and queue up
+	if srv.AheadFree() {
+		t.Fatal("no place is taken while batches wait for the writer")
+	}
+	hangUp()
+	time.Sleep(100 * time.Millisecond) // the session sees the connection gone
+	close(gate)
+
+	deadline := time.Now().Add(5 * time.Second)
+	for !srv.AheadFree() {
+		if time.Now().After(deadline) {
+			t.Fatal("places are still taken after the session ended")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+
+	// The next collector's batches all get through.
+	failing.Store(false)
+	conn, _, err := dial(t, ts.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	send(t, conn, &wire.Frame{Type: wire.THello, Hello: &wire.Hello{Collector: "dev-1", DeviceTime: time.Now().Format(time.RFC3339Nano), HLC: hlc.NewClock().Tick()}})
+	rec := record.Signed{Envelope: []byte(`{}`), Sig: []byte{1}}
+	const n = 12
+	for i := 1; i <= n; i++ {
+		send(t, conn, &wire.Frame{Type: wire.TPush, Push: &wire.Push{Batch: uint64(i), Records: []record.Signed{rec, rec}}})
+	}
+	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	acks := 0
+	for acks < n {
+		_, b, err := conn.ReadMessage()
+		if err != nil {
+			t.Fatalf("after %d acks: %v", acks, err)
+		}
+		if f, err := wire.Decode(b); err == nil && f.Type == wire.TAck {
+			acks++
+		}
+	}
+}
