@@ -20,12 +20,11 @@ import (
 	"sync"
 	"time"
 
-	qrcode "github.com/skip2/go-qrcode"
-
 	"github.com/attesta/attesta/collector"
 	"github.com/attesta/attesta/collector/ui"
 	"github.com/attesta/attesta/shared/apperr"
 	"github.com/attesta/attesta/shared/catalog"
+	"github.com/attesta/attesta/shared/qr"
 	"github.com/attesta/attesta/shared/record"
 )
 
@@ -267,6 +266,17 @@ func (s *Server) capture(w http.ResponseWriter, r *http.Request) {
 		writeError(w, s.Logger, r, err)
 		return
 	}
+	// The receipt's QR code is drawn while the outbox commits: a kiosk's
+	// disk wait and drawing the code each took about a millisecond.
+	type drawn struct {
+		png []byte
+		err error
+	}
+	receiptQR := make(chan drawn, 1)
+	go func() {
+		png, err := qr.PNG(sealed.ReceiptURL, 320)
+		receiptQR <- drawn{png, err}
+	}()
 	var consentID string
 	var seq uint64
 	err = s.Outbox.Append(ctx, func(h collector.Head) ([]record.Signed, error) {
@@ -274,21 +284,21 @@ func (s *Server) capture(w http.ResponseWriter, r *http.Request) {
 		consentID, seq = cid, h.Seq+uint64(len(recs))
 		return recs, err
 	})
+	code := <-receiptQR
 	if err != nil {
 		writeError(w, s.Logger, r, fmt.Errorf("store capture: %w", err))
 		return
 	}
 	s.figures.captured(s.Now())
 	s.Logger.Info("consent captured", "record", consentID, "seq", seq)
-	png, err := qrcode.Encode(sealed.ReceiptURL, qrcode.Medium, 320)
-	if err != nil {
-		writeError(w, s.Logger, r, err)
+	if code.err != nil {
+		writeError(w, s.Logger, r, code.err)
 		return
 	}
 	s.Sync.SyncNow()
 	writeJSON(w, http.StatusCreated, map[string]any{
 		"id": consentID, "seq": seq, "receipt_url": sealed.ReceiptURL,
-		"receipt_qr": "data:image/png;base64," + base64.StdEncoding.EncodeToString(png),
+		"receipt_qr": "data:image/png;base64," + base64.StdEncoding.EncodeToString(code.png),
 	})
 }
 
@@ -417,7 +427,7 @@ func (s *Server) noticeQR(w http.ResponseWriter, r *http.Request) {
 		writeError(w, s.Logger, r, apperr.Errorf(apperr.ENOTFOUND, "notice %s version %d is unknown", r.PathValue("id"), version))
 		return
 	}
-	png, err := qrcode.Encode(NoticeURL(s.publicURL(id, cat), n), qrcode.Medium, 320)
+	png, err := qr.PNG(NoticeURL(s.publicURL(id, cat), n), 320)
 	if err != nil {
 		writeError(w, s.Logger, r, err)
 		return

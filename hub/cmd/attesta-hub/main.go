@@ -18,7 +18,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	qrcode "github.com/skip2/go-qrcode"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/attesta/attesta/fixtures"
@@ -32,6 +31,7 @@ import (
 	"github.com/attesta/attesta/shared/cli"
 	"github.com/attesta/attesta/shared/config"
 	"github.com/attesta/attesta/shared/metrics"
+	"github.com/attesta/attesta/shared/qr"
 	"github.com/attesta/attesta/shared/svc"
 )
 
@@ -390,14 +390,14 @@ func enrollCmd(ctx context.Context, args []string, stdout io.Writer) error {
 		u = "http://" + host + ":8700"
 	}
 	link := fmt.Sprintf("attesta://enroll?hub=%s&code=%s", u, en.Code)
-	qr, err := qrcode.New(link, qrcode.Medium)
+	code, err := qr.Text(link)
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "Enrollment code for %q at %s (one use, expires %s):\n\n    %s\n\n", en.Name, en.Touchpoint,
 		en.ExpiresAt.Local().Format("2006-01-02 15:04 MST"), en.Code)
 	fmt.Fprintf(stdout, "On the kiosk:  attesta-collector enroll --hub %s --code %s\n\n", u, en.Code)
-	fmt.Fprint(stdout, qr.ToSmallString(false))
+	fmt.Fprint(stdout, code)
 	return nil
 }
 

@@ -149,9 +149,12 @@ func (t *tab) startAt(lang string, shot func(step string)) {
 	t.tap("language-" + lang)
 }
 
-// shotOf screenshots one element, as the visitor's phone camera would see it.
+// shotOf screenshots one element, as the visitor's phone camera would see
+// it: once the screen has finished fading in (a code caught half way
+// through the fade was too faint to read).
 func (t *tab) shotOf(id string) []byte {
 	t.tb.Helper()
+	t.waitJS("the screen to settle", `document.getAnimations().every(a => a.playState !== "running")`)
 	return run(t, chromedp.Screenshot(testid(id)))
 }
 
