@@ -105,11 +105,11 @@ var signaturePNG = func() string {
 var captureSeq atomic.Int64
 
 // CaptureBody is a valid capture for the fixtures' catalog; n makes the
-// visitor's email unique.
+// visitor's email and phone unique: n different visitors, as at a booth.
 func CaptureBody(n int64) []byte {
 	b, _ := json.Marshal(map[string]any{
 		"subject": map[string]string{"given_name": "Ada", "family_name": "Lovelace",
-			"email": fmt.Sprintf("visitor%d@example.com", n), "phone": "+39 02 1234567"},
+			"email": fmt.Sprintf("visitor%d@example.com", n), "phone": fmt.Sprintf("+39 333 %07d", n%10_000_000)},
 		"purposes": map[string]bool{"newsletter": true, "sms": n%2 == 0, "profiling": false},
 		"notice":   map[string]any{"id": "privacy-it", "version": 1},
 		"language": "it",
