@@ -49,7 +49,8 @@ func prepareCache(ctx context.Context, db *sql.DB, queries []string) (*stmtCache
 		p, err := db.PrepareContext(ctx, q)
 		if err != nil {
 			c.close()
-			return nil, fmt.Errorf("prepare %s: %w", strings.Join(strings.Fields(q), " ")[:min(60, len(q))], err)
+			short := strings.Join(strings.Fields(q), " ")
+			return nil, fmt.Errorf("prepare %s: %w", short[:min(60, len(short))], err)
 		}
 		c.m[q] = p
 	}
