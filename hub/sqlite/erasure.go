@@ -303,7 +303,11 @@ func redactEnvelope(env []byte) ([]byte, string) {
 }
 
 func strs(ctx context.Context, q querier, query string, args ...any) ([]string, error) {
-	rows, err := q.QueryContext(ctx, query, args...)
+	return scanStrings(q.QueryContext(ctx, query, args...))
+}
+
+// scanStrings reads a query's one string column, row by row.
+func scanStrings(rows *sql.Rows, err error) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}

@@ -373,18 +373,5 @@ func (r *suggestReader) suggestions(q *queued) ([]suggestion, error) {
 }
 
 func (r *suggestReader) strings(name string, args ...any) ([]string, error) {
-	rows, err := r.st[name].QueryContext(r.ctx, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var v string
-		if err := rows.Scan(&v); err != nil {
-			return nil, err
-		}
-		out = append(out, v)
-	}
-	return out, rows.Err()
+	return scanStrings(r.st[name].QueryContext(r.ctx, args...))
 }

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gorilla/websocket"
+
 	"github.com/attesta/attesta/hub"
 	"github.com/attesta/attesta/hub/ws"
 	"github.com/attesta/attesta/shared/hlc"
@@ -42,7 +44,8 @@ func TestVerifiedAheadReturnedWhenASessionDies(t *testing.T) {
 	ts := httptest.NewServer(mux)
 	defer ts.Close()
 
-	push := func(n int) func() {
+	// push connects, says hello and pushes n batches of two records.
+	push := func(n int) *websocket.Conn {
 		conn, _, err := dial(t, ts.URL)
 		if err != nil {
 			t.Fatal(err)
@@ -52,19 +55,19 @@ func TestVerifiedAheadReturnedWhenASessionDies(t *testing.T) {
 		for i := 1; i <= n; i++ {
 			send(t, conn, &wire.Frame{Type: wire.TPush, Push: &wire.Push{Batch: uint64(i), Records: []record.Signed{rec, rec}}})
 		}
-		return func() { conn.Close() }
+		return conn
 	}
 
 	// More batches than may wait: the first is in the writer, three more
 	// wait verified, the rest wait to be verified. Then the collector
 	// goes, and the store fails the batch it was writing.
-	hangUp := push(8)
+	gone := push(8)
 	<-entered
 	time.Sleep(100 * time.Millisecond) // let the others be verified and queue up
 	if srv.AheadFree() {
 		t.Fatal("no place is taken while batches wait for the writer")
 	}
-	hangUp()
+	gone.Close()
 	time.Sleep(100 * time.Millisecond) // the session sees the connection gone
 	close(gate)
 
@@ -78,17 +81,9 @@ func TestVerifiedAheadReturnedWhenASessionDies(t *testing.T) {
 
 	// The next collector's batches all get through.
 	failing.Store(false)
-	conn, _, err := dial(t, ts.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	send(t, conn, &wire.Frame{Type: wire.THello, Hello: &wire.Hello{Collector: "dev-1", DeviceTime: time.Now().Format(time.RFC3339Nano), HLC: hlc.NewClock().Tick()}})
-	rec := record.Signed{Envelope: []byte(`{}`), Sig: []byte{1}}
 	const n = 12
-	for i := 1; i <= n; i++ {
-		send(t, conn, &wire.Frame{Type: wire.TPush, Push: &wire.Push{Batch: uint64(i), Records: []record.Signed{rec, rec}}})
-	}
+	conn := push(n)
+	defer conn.Close()
 	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
 	acks := 0
 	for acks < n {
