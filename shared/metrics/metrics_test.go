@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
@@ -173,10 +174,19 @@ func TestHTTPByRoutePattern(t *testing.T) {
 	if !strings.Contains(line, "101") {
 		t.Fatalf("upgrade answered %q", line)
 	}
-	fams := parse(t, scrape(t, r))
+	// The hijacked request is counted when its handler returns, which may
+	// be just after the client has read the 101.
+	var fams map[string]*dto.MetricFamily
 	counts := map[string]float64{}
-	for _, m := range fams["x_http_requests_total"].GetMetric() {
-		counts[label(m, "route")+" "+label(m, "method")+" "+label(m, "code")] = m.GetCounter().GetValue()
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		fams = parse(t, scrape(t, r))
+		clear(counts)
+		for _, m := range fams["x_http_requests_total"].GetMetric() {
+			counts[label(m, "route")+" "+label(m, "method")+" "+label(m, "code")] = m.GetCounter().GetValue()
+		}
+		if counts["/upgrade GET 101"] > 0 || time.Now().After(deadline) {
+			break
+		}
 	}
 	want := map[string]float64{"/devices/{id} GET 404": 2, "/ok GET 200": 1, "unmatched GET 404": 1, "/upgrade GET 101": 1}
 	for k, v := range want {
