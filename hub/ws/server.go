@@ -176,7 +176,8 @@ func (s *Server) register(dev *hub.Device) (*session, error) {
 		go func() { defer close(s.watchDone); s.watchConfig(ctx) }()
 	}
 	ctx, cancel := context.WithCancelCause(context.Background())
-	sess := &session{srv: s, dev: dev, ctx: ctx, cancel: cancel, out: make(chan []byte, 8), configKick: make(chan struct{}, 1)}
+	sess := &session{srv: s, dev: dev, ctx: ctx, cancel: cancel, out: make(chan []byte, 8),
+		configKick: make(chan struct{}, 1), helloStored: make(chan struct{})}
 	s.sessions[dev.ID] = sess
 	s.wg.Add(1)
 	return sess, nil
@@ -215,6 +216,10 @@ type session struct {
 	configKick chan struct{} // the config log may have moved on
 	helloDone  atomic.Bool   // welcome is queued: config frames may follow
 	devConfig  atomic.Int64  // the config seq the collector runs (hello, then its acks)
+	// helloStored is closed once the commit stage has recorded the hello;
+	// a config ack waits for it, or the hello's older config_seq would
+	// overwrite the ack in the devices table.
+	helloStored chan struct{}
 
 	drainMu  sync.Mutex
 	draining bool // the hub is shutting down: read nothing more, finish what was read
@@ -386,6 +391,11 @@ func (ss *session) reader(ctx context.Context, hellos chan<- hub.Hello, pushes c
 				return nil
 			}
 		case wire.TConfigAck:
+			select {
+			case <-ss.helloStored:
+			case <-ctx.Done():
+				return nil
+			}
 			if err := s.Store.AckConfig(context.WithoutCancel(ctx), ss.dev.ID, f.ConfigAck.Seq); err != nil {
 				return err
 			}
@@ -635,6 +645,7 @@ func (ss *session) commit(ctx context.Context, hellos <-chan hub.Hello, in <-cha
 		if err := s.Store.RecordHello(context.WithoutCancel(ctx), h); err != nil {
 			return fmt.Errorf("record hello: %w", err)
 		}
+		close(ss.helloStored)
 		return nil
 	}
 	for {

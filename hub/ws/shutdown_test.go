@@ -24,12 +24,19 @@ import (
 // fakeStore is a hub.SyncStore whose Ingest takes a while, as a commit does.
 type fakeStore struct {
 	IngestFn func(batch []hub.Incoming) (*hub.IngestResult, error)
+	HelloFn  func(hub.Hello)              // if set, called by RecordHello
+	AckFn    func(dev string, seq int64) // if set, called by AckConfig
 }
 
 func (f *fakeStore) DeviceByToken(ctx context.Context, token string) (*hub.Device, error) {
 	return &hub.Device{ID: "dev-1"}, nil
 }
-func (f *fakeStore) RecordHello(context.Context, hub.Hello) error { return nil }
+func (f *fakeStore) RecordHello(_ context.Context, h hub.Hello) error {
+	if f.HelloFn != nil {
+		f.HelloFn(h)
+	}
+	return nil
+}
 func (f *fakeStore) Positions(context.Context, string, []string) ([]wire.Position, error) {
 	return nil, nil
 }
@@ -39,7 +46,12 @@ func (f *fakeStore) Ingest(ctx context.Context, dev string, batch []hub.Incoming
 func (f *fakeStore) Catalog(context.Context) (*catalog.Catalog, error) {
 	return &catalog.Catalog{}, nil
 }
-func (f *fakeStore) AckConfig(context.Context, string, int64) error { return nil }
+func (f *fakeStore) AckConfig(_ context.Context, dev string, seq int64) error {
+	if f.AckFn != nil {
+		f.AckFn(dev, seq)
+	}
+	return nil
+}
 
 func dial(t *testing.T, url string) (*websocket.Conn, *http.Response, error) {
 	t.Helper()
