@@ -75,13 +75,13 @@ func ValidOperator(s string) bool { return operatorRE.MatchString(s) }
 // Rules are the settings validation depends on.
 type Rules struct {
 	SignatureRequired bool
-	// NoticeGrace is how long after a new configuration arrives a visitor
-	// who started on the notice version it replaced may still finish on it
-	// (the record names the version shown). Zero refuses replaced versions.
+	// NoticeGrace is how long after a notice's new version arrives a
+	// visitor who started on the version it replaced may still finish on
+	// it (the record names the version shown). Zero refuses replaced versions.
 	NoticeGrace time.Duration
-	// ConfigAge is how long ago the configuration was applied; the server
-	// sets it for each capture.
-	ConfigAge time.Duration
+	// NoticeAge is how long ago the current version of the capture's
+	// notice arrived; the server sets it for each capture.
+	NoticeAge time.Duration
 }
 
 // DefaultNoticeGrace outlasts any kiosk session: the kiosk resets after a
@@ -127,7 +127,7 @@ func (c *Capture) Validate(cat *catalog.Catalog, rules Rules) *FieldError {
 		return &FieldError{"notice.id", "is required"}
 	case !ok:
 		return &FieldError{"notice", fmt.Sprintf("notice %s version %d is unknown to this kiosk", c.Notice.ID, c.Notice.Version)}
-	case !cat.IsActive(n.ID, n.Version) && !(isPrevious(cat, n) && rules.ConfigAge <= rules.NoticeGrace):
+	case !cat.IsActive(n.ID, n.Version) && !(isPrevious(cat, n) && rules.NoticeAge <= rules.NoticeGrace):
 		return &FieldError{"notice", fmt.Sprintf("notice %s version %d has been replaced; start again to see the current version", n.ID, n.Version)}
 	}
 	if c.Notice.ViewedAt != "" {

@@ -135,9 +135,9 @@ func TestValidateReplacedNotice(t *testing.T) {
 	} {
 		c := validCapture()
 		c.Notice.Version = tc.version
-		fe := c.Validate(cat, collector.Rules{SignatureRequired: true, NoticeGrace: grace, ConfigAge: tc.age})
+		fe := c.Validate(cat, collector.Rules{SignatureRequired: true, NoticeGrace: grace, NoticeAge: tc.age})
 		if (fe == nil) != tc.ok || (fe != nil && fe.Field != "notice") {
-			t.Errorf("version %d, config applied %s ago: %v, want ok=%v", tc.version, tc.age, fe, tc.ok)
+			t.Errorf("version %d, version 3 arrived %s ago: %v, want ok=%v", tc.version, tc.age, fe, tc.ok)
 		}
 	}
 }

@@ -91,8 +91,9 @@ type Outbox interface {
 	// ApplyCatalog replaces the configuration atomically; a catalog older
 	// than the applied one is ignored.
 	ApplyCatalog(ctx context.Context, c *catalog.Catalog) error
-	// CatalogAppliedAt is when the applied configuration's seq arrived.
-	CatalogAppliedAt(ctx context.Context) (time.Time, error)
+	// NoticeActiveSince is when the current version of notice id arrived;
+	// apperr ENOTFOUND for an id the configuration does not hold.
+	NoticeActiveSince(ctx context.Context, id string) (time.Time, error)
 	// Identity returns the enrolled identity; apperr ENOTFOUND before enrollment.
 	Identity(ctx context.Context) (*Identity, error)
 	// Status fills the outbox part of Status.

@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"strconv"
@@ -242,12 +243,16 @@ func (s *Server) capture(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rules := s.Rules
-	applied, err := s.Outbox.CatalogAppliedAt(ctx)
-	if err != nil {
+	since, err := s.Outbox.NoticeActiveSince(ctx, c.Notice.ID)
+	switch {
+	case apperr.Code(err) == apperr.ENOTFOUND:
+		rules.NoticeAge = math.MaxInt64 // no grace: Validate names the unknown notice
+	case err != nil:
 		writeError(w, s.Logger, r, err)
 		return
+	default:
+		rules.NoticeAge = s.Now().Sub(since)
 	}
-	rules.ConfigAge = s.Now().Sub(applied)
 	if fe := c.Validate(cat, rules); fe != nil {
 		s.figures.refused.Add(1)
 		s.Logger.Info("capture refused", "field", fe.Field)

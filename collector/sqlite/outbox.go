@@ -264,23 +264,51 @@ func (o *Outbox) ApplyCatalog(ctx context.Context, c *catalog.Catalog) error {
 	if err != nil {
 		return err
 	}
+	tx, err := o.db.W.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
 	// applied_at moves only with seq: a new public URL is not a new configuration.
-	_, err = o.db.W.ExecContext(ctx, `INSERT INTO config (id, seq, catalog, applied_at) VALUES (1, ?, ?, ?)
+	res, err := tx.ExecContext(ctx, `INSERT INTO config (id, seq, catalog, applied_at) VALUES (1, ?, ?, ?)
 		ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, catalog = excluded.catalog,
 			applied_at = CASE WHEN excluded.seq > config.seq THEN excluded.applied_at ELSE config.applied_at END
 		WHERE excluded.seq >= config.seq`, c.Seq, string(b), o.now())
-	return err
+	if err != nil {
+		return err
+	}
+	if n, err := res.RowsAffected(); err != nil || n == 0 {
+		return err // older than the applied one: ignored
+	}
+	if err := o.markActive(ctx, tx, c); err != nil {
+		return err
+	}
+	return tx.Commit()
 }
 
-// CatalogAppliedAt implements collector.Outbox.
-func (o *Outbox) CatalogAppliedAt(ctx context.Context) (time.Time, error) {
+// markActive notes when each notice's current version arrived: now for a
+// version the kiosk did not have as current, unchanged otherwise.
+func (o *Outbox) markActive(ctx context.Context, tx *sql.Tx, c *catalog.Catalog) error {
+	now := o.now()
+	for _, n := range c.Active() {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO notice_active (id, version, since) VALUES (?, ?, ?)
+			ON CONFLICT (id) DO UPDATE SET version = excluded.version, since = excluded.since
+			WHERE excluded.version <> notice_active.version`, n.ID, n.Version, now); err != nil {
+			return fmt.Errorf("note active notice %s: %w", n.ID, err)
+		}
+	}
+	return nil
+}
+
+// NoticeActiveSince implements collector.Outbox.
+func (o *Outbox) NoticeActiveSince(ctx context.Context, id string) (time.Time, error) {
 	var at string
-	err := o.db.R.QueryRowContext(ctx, `SELECT applied_at FROM config WHERE id = 1`).Scan(&at)
+	err := o.db.R.QueryRowContext(ctx, `SELECT since FROM notice_active WHERE id = ?`, id).Scan(&at)
 	if errors.Is(err, sql.ErrNoRows) {
-		return time.Time{}, apperr.Errorf(apperr.ENOTFOUND, "no configuration yet: enroll this collector")
+		return time.Time{}, apperr.Errorf(apperr.ENOTFOUND, "notice %s is not in this kiosk's configuration", id)
 	}
 	if err != nil {
-		return time.Time{}, fmt.Errorf("read config: %w", err)
+		return time.Time{}, fmt.Errorf("read active notice: %w", err)
 	}
 	return time.Parse(timeFormat, at)
 }
@@ -309,6 +337,9 @@ func (o *Outbox) SaveIdentity(ctx context.Context, id *collector.Identity, c *ca
 	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO config (id, seq, catalog, applied_at) VALUES (1, ?, ?, ?)`, c.Seq, string(b), o.now()); err != nil {
 		return fmt.Errorf("save config: %w", err)
+	}
+	if err := o.markActive(ctx, tx, c); err != nil {
+		return err
 	}
 	return tx.Commit()
 }
