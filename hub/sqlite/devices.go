@@ -183,12 +183,6 @@ func (s *Store) RecordHello(ctx context.Context, h hub.Hello) error {
 	return err
 }
 
-// Touch records that a device was seen now.
-func (s *Store) Touch(ctx context.Context, deviceID string) error {
-	_, err := s.db.W.ExecContext(ctx, `UPDATE devices SET last_seen = ? WHERE id = ?`, s.now(), deviceID)
-	return err
-}
-
 // AckConfig records the config version a device applied.
 func (s *Store) AckConfig(ctx context.Context, deviceID string, seq int64) error {
 	// A seq the log does not hold is not recorded: the device cannot run it.

@@ -47,13 +47,6 @@ func (p *Proxy) Addr() string { return p.ln.Addr().String() }
 // URL is the proxy as an http:// base URL.
 func (p *Proxy) URL() string { return "http://" + p.Addr() }
 
-// SetTarget changes where new connections go.
-func (p *Proxy) SetTarget(addr string) {
-	p.mu.Lock()
-	p.target = addr
-	p.mu.Unlock()
-}
-
 // SetDown cuts every live connection and refuses new ones (accepting and
 // closing them at once) until SetDown(false).
 func (p *Proxy) SetDown(down bool) {

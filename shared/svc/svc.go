@@ -9,7 +9,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -62,12 +61,6 @@ func Command(args []string, stdout io.Writer, l *config.Loader, data *string, ne
 // Interactive reports whether the process runs from a terminal rather than
 // under a service manager.
 func Interactive() bool { return service.Interactive() }
-
-// Logger is NewLogger(w, "info", "auto").
-func Logger(w io.Writer) *slog.Logger {
-	l, _ := NewLogger(w, "info", "auto")
-	return l
-}
 
 func (p *Program) service() (service.Service, error) {
 	cfg := &service.Config{
