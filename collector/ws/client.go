@@ -527,7 +527,10 @@ func (c *Client) pump(ctx context.Context, w *wire.Welcome, in <-chan *wire.Fram
 			}
 			switch f.Type {
 			case wire.TAck:
-				if err := ack(ctx, f.Ack); err != nil {
+				// Not cancelled with the session: a write failing after the
+				// hub's close frame must not abort recording an ack that came
+				// before it, or the kiosk would not show those records synced.
+				if err := ack(context.WithoutCancel(ctx), f.Ack); err != nil {
 					return err
 				}
 			case wire.TConfig:

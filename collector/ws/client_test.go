@@ -1,0 +1,128 @@
+package ws
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/base64"
+	"image"
+	"image/png"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/attesta/attesta/collector"
+	"github.com/attesta/attesta/collector/sqlite"
+	"github.com/attesta/attesta/fixtures"
+	"github.com/attesta/attesta/shared/hlc"
+	"github.com/attesta/attesta/shared/record"
+	"github.com/attesta/attesta/shared/seal"
+	"github.com/attesta/attesta/shared/wire"
+)
+
+// slowAck is an outbox whose acks take a while to commit, as on a busy
+// kiosk's disk; a context ended meanwhile aborts the commit, as SQLite's does.
+type slowAck struct{ *sqlite.Outbox }
+
+func (o slowAck) Ack(ctx context.Context, epoch string, through uint64, rejected []wire.Rejection) error {
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(500 * time.Millisecond):
+	}
+	return o.Outbox.Ack(ctx, epoch, through, rejected)
+}
+
+// The hub acks a batch and closes at once, as it does when it shuts down.
+// The session ends with the next write while the ack is still being
+// committed; the ack is recorded all the same, so the kiosk shows those
+// records synced while the hub is away.
+func TestAckBeforeTheHubsCloseIsKept(t *testing.T) {
+	ctx := context.Background()
+	o, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "collector.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer o.Close()
+	hubPub, _, _ := seal.GenerateKey()
+	_, sk, _ := ed25519.GenerateKey(rand.Reader)
+	signPub, _, _ := ed25519.GenerateKey(rand.Reader)
+
+	upgrader := websocket.Upgrader{}
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		conn, err := upgrader.Upgrade(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer conn.Close()
+		write := func(f *wire.Frame) {
+			b, _ := wire.Encode(f)
+			conn.WriteMessage(websocket.TextMessage, b)
+		}
+		conn.ReadMessage() // hello
+		write(&wire.Frame{Type: wire.TWelcome, Welcome: &wire.Welcome{HubTime: time.Now().Format(time.RFC3339Nano),
+			HLC: hlc.NewClock().Tick(), MaxBatch: 100, MaxBatchBytes: 1 << 20, Window: 1}})
+		_, b, err := conn.ReadMessage()
+		if err != nil {
+			return
+		}
+		f, err := wire.Decode(b)
+		if err != nil || f.Type != wire.TPush {
+			t.Errorf("expected a push: %v", err)
+			return
+		}
+		write(&wire.Frame{Type: wire.TAck, Ack: &wire.Ack{Batch: f.Push.Batch, Accepted: len(f.Push.Records)}})
+		conn.WriteMessage(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""))
+		for { // until the collector closes its end
+			if _, _, err := conn.ReadMessage(); err != nil {
+				return
+			}
+		}
+	}))
+	defer ts.Close()
+
+	id := &collector.Identity{CollectorID: "c1", Name: "Booth", Touchpoint: "fair-milano-b12", SignKey: sk, Token: "atd_x",
+		HubURL: ts.URL, HubSealKey: *hubPub, HubSignKey: signPub, EnrolledAt: time.Now()}
+	cat, _ := fixtures.Catalog()
+	cat.Seq = 1
+	if err := o.SaveIdentity(ctx, id, cat); err != nil {
+		t.Fatal(err)
+	}
+	var sig bytes.Buffer
+	png.Encode(&sig, image.NewGray(image.Rect(0, 0, 3, 3)))
+	capture := &collector.Capture{Subject: record.Subject{GivenName: "Giulietta", FamilyName: "Capuleti", Email: "g@example.it"},
+		Purposes: map[string]bool{"newsletter": true}, Notice: collector.CaptureNotice{ID: "privacy-it", Version: 1}, Language: "it",
+		Signature: &collector.CaptureInk{PNG: base64.StdEncoding.EncodeToString(sig.Bytes()), Points: [][]record.Point{{{X: 1, Y: 2}}}}}
+	rec := &collector.Recorder{Identity: id, Clock: hlc.NewClock(), Now: time.Now}
+	sealed, err := rec.Seal(capture, ts.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := o.Append(ctx, func(h collector.Head) ([]record.Signed, error) {
+		recs, _, err := rec.Records(h, capture, sealed, cat, "", ts.URL)
+		return recs, err
+	}); err != nil {
+		t.Fatal(err)
+	}
+
+	c := NewClient(slowAck{o}, id, rec.Clock)
+	c.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	c.PingInterval = 10 * time.Millisecond // the write that fails after the close frame
+	if _, err := c.session(ctx); err == nil {
+		t.Fatal("the session ended without an error although the hub closed it")
+	}
+	streams, err := o.Streams(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := streams[0]; st.Acked != st.Head {
+		t.Errorf("the collector holds an ack through %d of the %d records the hub acked before closing", st.Acked, st.Head)
+	}
+}
