@@ -2,10 +2,6 @@ package ws_test
 
 import (
 	"errors"
-	"io"
-	"log/slog"
-	"net/http"
-	"net/http/httptest"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -14,7 +10,6 @@ import (
 
 	"github.com/attesta/attesta/hub"
 	"github.com/attesta/attesta/hub/ws"
-	"github.com/attesta/attesta/shared/hlc"
 	"github.com/attesta/attesta/shared/record"
 	"github.com/attesta/attesta/shared/wire"
 )
@@ -36,21 +31,11 @@ func TestVerifiedAheadReturnedWhenASessionDies(t *testing.T) {
 		}
 		return &hub.IngestResult{Rejected: make([]wire.Rejection, len(batch))}, nil
 	}}
-	srv := ws.NewServer(store, &hub.Keys{})
-	srv.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
-	srv.MaxBatch = 2 // four batches of two may wait
-	mux := http.NewServeMux()
-	mux.Handle("GET "+wire.SyncPath, srv)
-	ts := httptest.NewServer(mux)
-	defer ts.Close()
+	srv, url := serve(t, store, func(srv *ws.Server) { srv.MaxBatch = 2 }) // four batches of two may wait
 
 	// push connects, says hello and pushes n batches of two records.
 	push := func(n int) *websocket.Conn {
-		conn, _, err := dial(t, ts.URL)
-		if err != nil {
-			t.Fatal(err)
-		}
-		send(t, conn, &wire.Frame{Type: wire.THello, Hello: &wire.Hello{Collector: "dev-1", DeviceTime: time.Now().Format(time.RFC3339Nano), HLC: hlc.NewClock().Tick()}})
+		conn := connect(t, url, 0)
 		rec := record.Signed{Envelope: []byte(`{}`), Sig: []byte{1}}
 		for i := 1; i <= n; i++ {
 			send(t, conn, &wire.Frame{Type: wire.TPush, Push: &wire.Push{Batch: uint64(i), Records: []record.Signed{rec, rec}}})
@@ -83,7 +68,6 @@ func TestVerifiedAheadReturnedWhenASessionDies(t *testing.T) {
 	failing.Store(false)
 	const n = 12
 	conn := push(n)
-	defer conn.Close()
 	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
 	acks := 0
 	for acks < n {

@@ -1,17 +1,11 @@
 package ws_test
 
 import (
-	"io"
-	"log/slog"
-	"net/http"
-	"net/http/httptest"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/attesta/attesta/hub"
-	"github.com/attesta/attesta/hub/ws"
-	"github.com/attesta/attesta/shared/hlc"
 	"github.com/attesta/attesta/shared/wire"
 )
 
@@ -40,20 +34,8 @@ func TestConfigAckLandsAfterTheHello(t *testing.T) {
 			close(acked)
 		},
 	}
-	srv := ws.NewServer(store, &hub.Keys{})
-	srv.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
-	mux := http.NewServeMux()
-	mux.Handle("GET "+wire.SyncPath, srv)
-	ts := httptest.NewServer(mux)
-	defer ts.Close()
-
-	conn, _, err := dial(t, ts.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	send(t, conn, &wire.Frame{Type: wire.THello, Hello: &wire.Hello{Collector: "dev-1", ConfigSeq: 1,
-		DeviceTime: time.Now().Format(time.RFC3339Nano), HLC: hlc.NewClock().Tick()}})
+	_, url := serve(t, store, nil)
+	conn := connect(t, url, 1)
 	send(t, conn, &wire.Frame{Type: wire.TConfigAck, ConfigAck: &wire.ConfigAck{Seq: 3}})
 	for _, ch := range []chan struct{}{helloed, acked} {
 		select {

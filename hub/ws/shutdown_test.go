@@ -24,7 +24,7 @@ import (
 // fakeStore is a hub.SyncStore whose Ingest takes a while, as a commit does.
 type fakeStore struct {
 	IngestFn func(batch []hub.Incoming) (*hub.IngestResult, error)
-	HelloFn  func(hub.Hello)              // if set, called by RecordHello
+	HelloFn  func(hub.Hello)             // if set, called by RecordHello
 	AckFn    func(dev string, seq int64) // if set, called by AckConfig
 }
 
@@ -59,6 +59,34 @@ func dial(t *testing.T, url string) (*websocket.Conn, *http.Response, error) {
 	return (&websocket.Dialer{HandshakeTimeout: 5 * time.Second}).Dial("ws"+strings.TrimPrefix(url, "http")+wire.SyncPath, h)
 }
 
+// serve runs a sync server on store, with set applied before it serves,
+// behind a test HTTP server whose URL it returns.
+func serve(t *testing.T, store hub.SyncStore, set func(*ws.Server)) (*ws.Server, string) {
+	srv := ws.NewServer(store, &hub.Keys{})
+	srv.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	if set != nil {
+		set(srv)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET "+wire.SyncPath, srv)
+	ts := httptest.NewServer(mux)
+	t.Cleanup(ts.Close)
+	return srv, ts.URL
+}
+
+// connect opens a session as collector dev-1 running config seq configSeq.
+func connect(t *testing.T, url string, configSeq int64) *websocket.Conn {
+	t.Helper()
+	conn, _, err := dial(t, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	send(t, conn, &wire.Frame{Type: wire.THello, Hello: &wire.Hello{Collector: "dev-1", ConfigSeq: configSeq,
+		DeviceTime: time.Now().Format(time.RFC3339Nano), HLC: hlc.NewClock().Tick()}})
+	return conn
+}
+
 func send(t *testing.T, c *websocket.Conn, f *wire.Frame) {
 	t.Helper()
 	b, err := wire.Encode(f)
@@ -83,20 +111,8 @@ func TestShutdownAcksEverythingCommitted(t *testing.T) {
 		mu.Unlock()
 		return &hub.IngestResult{Rejected: make([]wire.Rejection, len(batch))}, nil
 	}}
-	srv := ws.NewServer(store, &hub.Keys{})
-	srv.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
-	srv.Window = 4
-	mux := http.NewServeMux()
-	mux.Handle("GET "+wire.SyncPath, srv)
-	ts := httptest.NewServer(mux)
-	defer ts.Close()
-
-	conn, _, err := dial(t, ts.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	send(t, conn, &wire.Frame{Type: wire.THello, Hello: &wire.Hello{Collector: "dev-1", DeviceTime: time.Now().Format(time.RFC3339Nano), HLC: hlc.NewClock().Tick()}})
+	srv, url := serve(t, store, func(srv *ws.Server) { srv.Window = 4 })
+	conn := connect(t, url, 0)
 	const pushes = 40
 	for i := 1; i <= pushes; i++ { // far more than the hub commits before it stops
 		send(t, conn, &wire.Frame{Type: wire.TPush, Push: &wire.Push{Batch: uint64(i), Records: []record.Signed{{Envelope: []byte(`{}`), Sig: []byte{1}}}}})
@@ -157,7 +173,7 @@ func TestShutdownAcksEverythingCommitted(t *testing.T) {
 			t.Fatalf("acks %v are not batches 1..%d in order", acks, committed)
 		}
 	}
-	if _, resp, err := dial(t, ts.URL); err == nil || resp == nil || resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" {
+	if _, resp, err := dial(t, url); err == nil || resp == nil || resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" {
 		t.Errorf("a session after Shutdown: %v %v, want 429 with Retry-After", err, resp)
 	}
 }
