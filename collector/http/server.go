@@ -296,15 +296,16 @@ func (s *Server) capture(w http.ResponseWriter, r *http.Request) {
 	}
 	s.figures.captured(s.Now())
 	s.Logger.Info("consent captured", "record", consentID, "seq", seq)
-	if code.err != nil {
-		writeError(w, s.Logger, r, code.err)
-		return
-	}
 	s.Sync.SyncNow()
-	writeJSON(w, http.StatusCreated, map[string]any{
-		"id": consentID, "seq": seq, "receipt_url": sealed.ReceiptURL,
-		"receipt_qr": "data:image/png;base64," + base64.StdEncoding.EncodeToString(code.png),
-	})
+	resp := map[string]any{"id": consentID, "seq": seq, "receipt_url": sealed.ReceiptURL}
+	if code.err != nil {
+		// The consent is saved: say so (an error would invite the visitor to
+		// sign again), with the receipt's link but no picture of it.
+		s.Logger.Error("receipt QR code not drawn", "record", consentID, "err", code.err)
+	} else {
+		resp["receipt_qr"] = "data:image/png;base64," + base64.StdEncoding.EncodeToString(code.png)
+	}
+	writeJSON(w, http.StatusCreated, resp)
 }
 
 func (s *Server) status(w http.ResponseWriter, r *http.Request) {
