@@ -500,8 +500,26 @@ func (c *Client) pump(ctx context.Context, w *wire.Welcome, in <-chan *wire.Fram
 		return nil
 	}
 
+	// ended applies the acks already received once the session has ended
+	// (a write failed after the hub's close frame, or a stop), so the hub's
+	// commits are not sent again and the kiosk shows them synced while the
+	// hub is away. in closes once the reader has returned, which the closed
+	// connection makes prompt.
+	ended := func() error {
+		for f := range in {
+			if f.Type == wire.TAck {
+				if err := ack(context.WithoutCancel(ctx), f.Ack); err != nil {
+					return nil
+				}
+			}
+		}
+		return nil
+	}
 	for {
 		if err := fill(); err != nil {
+			if ctx.Err() != nil {
+				return ended()
+			}
 			return err
 		}
 		if draining && len(queue) == 0 {
@@ -509,18 +527,7 @@ func (c *Client) pump(ctx context.Context, w *wire.Welcome, in <-chan *wire.Fram
 		}
 		select {
 		case <-ctx.Done():
-			// The session ends (a write failed after the hub's close frame, or
-			// a stop): acks already received are still applied, so the hub's
-			// commits are not sent again. in closes once the reader has
-			// returned, which the closed connection makes prompt.
-			for f := range in {
-				if f.Type == wire.TAck {
-					if err := ack(context.WithoutCancel(ctx), f.Ack); err != nil {
-						return nil
-					}
-				}
-			}
-			return nil
+			return ended()
 		case f, ok := <-in:
 			if !ok {
 				return *readErr // set before in was closed
@@ -529,13 +536,16 @@ func (c *Client) pump(ctx context.Context, w *wire.Welcome, in <-chan *wire.Fram
 			case wire.TAck:
 				// Not cancelled with the session: a write failing after the
 				// hub's close frame must not abort recording an ack that came
-				// before it, or the kiosk would not show those records synced.
+				// before it.
 				if err := ack(context.WithoutCancel(ctx), f.Ack); err != nil {
 					return err
 				}
 			case wire.TConfig:
 				cat := f.Config.Catalog
 				cur, err := c.Outbox.Catalog(ctx)
+				if ctx.Err() != nil {
+					return ended() // the hub sends the config again next session
+				}
 				if err != nil {
 					return err
 				}
@@ -546,6 +556,9 @@ func (c *Client) pump(ctx context.Context, w *wire.Welcome, in <-chan *wire.Fram
 				if cat.Seq > cur.Seq {
 					// One transaction: the kiosk sees the old catalog or the new, never a mix.
 					if err := c.Outbox.ApplyCatalog(ctx, &cat); err != nil {
+						if ctx.Err() != nil {
+							return ended()
+						}
 						c.Logger.Error("config refused", "seq", cat.Seq, "err", err)
 						continue
 					}
@@ -559,7 +572,7 @@ func (c *Client) pump(ctx context.Context, w *wire.Welcome, in <-chan *wire.Fram
 				select {
 				case out <- &wire.Frame{Type: wire.TConfigAck, ConfigAck: &wire.ConfigAck{Seq: cat.Seq}}:
 				case <-ctx.Done():
-					return nil
+					return ended()
 				}
 			case wire.TError:
 				return apperr.Errorf(f.Error.Code, "hub: %s", f.Error.Message)
