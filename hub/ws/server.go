@@ -177,7 +177,7 @@ func (s *Server) register(dev *hub.Device) (*session, error) {
 	}
 	ctx, cancel := context.WithCancelCause(context.Background())
 	sess := &session{srv: s, dev: dev, ctx: ctx, cancel: cancel, out: make(chan []byte, 8),
-		configKick: make(chan struct{}, 1), helloStored: make(chan struct{})}
+		configKick: make(chan struct{}, 1), prev: s.sessions[dev.ID], committed: make(chan struct{})}
 	s.sessions[dev.ID] = sess
 	s.wg.Add(1)
 	return sess, nil
@@ -190,6 +190,7 @@ func (s *Server) unregister(sess *session) {
 	}
 	s.mu.Unlock()
 	sess.cancel(errClosed)
+	sess.commitEnded() // also for a session that never ran
 	s.wg.Done()
 }
 
@@ -216,10 +217,13 @@ type session struct {
 	configKick chan struct{} // the config log may have moved on
 	helloDone  atomic.Bool   // welcome is queued: config frames may follow
 	devConfig  atomic.Int64  // the config seq the collector runs (hello, then its acks)
-	// helloStored is closed once the commit stage has recorded the hello;
-	// a config ack waits for it, or the hello's older config_seq would
-	// overwrite the ack in the devices table.
-	helloStored chan struct{}
+
+	// The device's row is written by one session at a time, in the order
+	// the collector spoke: prev is the session this one replaced, whose
+	// commit stage must end (closing committed) before this one writes.
+	prev       *session
+	committed  chan struct{}
+	commitOnce sync.Once
 
 	drainMu  sync.Mutex
 	draining bool // the hub is shutting down: read nothing more, finish what was read
@@ -227,16 +231,26 @@ type session struct {
 
 func (ss *session) log() *slog.Logger { return ss.srv.Logger.With("device", ss.dev.ID) }
 
+func (ss *session) commitEnded() { ss.commitOnce.Do(func() { close(ss.committed) }) }
+
+// devUpdate is a change to the device's row: the session's hello, or a
+// config seq the collector acknowledged applying.
+type devUpdate struct {
+	hello     *hub.Hello
+	configAck int64
+}
+
 func (ss *session) run() error {
 	s := ss.srv
 	ss.conn.SetReadLimit(s.ReadLimit)
 	g, ctx := errgroup.WithContext(ss.ctx)
 	pushes := make(chan *wire.Push, s.Window)
 	verified := make(chan *verifiedBatch, s.Window)
-	// The hello is recorded by the commit stage, not before the welcome:
-	// under a reconnect storm the one SQLite writer is busy with other
-	// devices' batches, and a device must not wait for it to be welcomed.
-	hellos := make(chan hub.Hello, 1)
+	// The hello and config acks are recorded by the commit stage, in order
+	// and before any batch read after them, not by the reader: under a
+	// reconnect storm the one SQLite writer is busy with other devices'
+	// batches, and a device must not wait for it to be welcomed.
+	updates := make(chan devUpdate, 4)
 	writerDone := make(chan struct{})
 
 	g.Go(func() error { defer close(writerDone); return ss.writer(ctx) })
@@ -250,11 +264,12 @@ func (ss *session) run() error {
 		ss.linger()
 		return ss.conn.Close()
 	})
-	g.Go(func() error { defer close(pushes); return ss.reader(ctx, hellos, pushes) })
+	g.Go(func() error { defer close(pushes); return ss.reader(ctx, updates, pushes) })
 	g.Go(func() error { ss.pushConfig(ctx); return nil })
 	g.Go(func() error { defer close(verified); return ss.verify(ctx, pushes, verified) })
 	g.Go(func() error {
-		if err := ss.commit(ctx, hellos, verified); err != nil {
+		defer ss.commitEnded()
+		if err := ss.commit(ctx, updates, verified); err != nil {
 			return err
 		}
 		// Everything read has been committed and its ack queued: end the
@@ -357,7 +372,7 @@ func (ss *session) read(timeout time.Duration) (*wire.Frame, error) {
 	return f, nil
 }
 
-func (ss *session) reader(ctx context.Context, hellos chan<- hub.Hello, pushes chan<- *wire.Push) error {
+func (ss *session) reader(ctx context.Context, updates chan<- devUpdate, pushes chan<- *wire.Push) error {
 	s := ss.srv
 	ss.conn.SetPongHandler(func(string) error {
 		ss.extendRead(s.ReadTimeout)
@@ -374,7 +389,7 @@ func (ss *session) reader(ctx context.Context, hellos chan<- hub.Hello, pushes c
 	if err != nil {
 		return err
 	}
-	hellos <- h // buffered for the one hello of a session
+	updates <- devUpdate{hello: &h} // buffered: the first update of a session
 	for {
 		f, err := ss.read(s.ReadTimeout)
 		if err != nil {
@@ -391,16 +406,12 @@ func (ss *session) reader(ctx context.Context, hellos chan<- hub.Hello, pushes c
 				return nil
 			}
 		case wire.TConfigAck:
+			ss.devConfig.Store(f.ConfigAck.Seq)
 			select {
-			case <-ss.helloStored:
+			case updates <- devUpdate{configAck: f.ConfigAck.Seq}:
 			case <-ctx.Done():
 				return nil
 			}
-			if err := s.Store.AckConfig(context.WithoutCancel(ctx), ss.dev.ID, f.ConfigAck.Seq); err != nil {
-				return err
-			}
-			ss.devConfig.Store(f.ConfigAck.Seq)
-			ss.log().Info("config applied", "seq", f.ConfigAck.Seq)
 		default:
 			return ss.fail(ctx, apperr.EINVALID, "unexpected "+f.Type+" frame from a collector")
 		}
@@ -636,48 +647,78 @@ func parallel(n, workers int, fn func(i int)) {
 	wg.Wait()
 }
 
-// commit is the session's one user of the store's writer: it records the
-// hello (before any batch, so a device's figures never lag its records),
-// then stores each verified batch and queues its ack.
-func (ss *session) commit(ctx context.Context, hellos <-chan hub.Hello, in <-chan *verifiedBatch) error {
+// commit is the session's one user of the store's writer. It records the
+// device's updates (the hello, config acks) in the order they came, each
+// before any batch read after it, so a device's figures never lag its
+// records; then stores each verified batch and queues its ack. A session
+// cut off (replaced, aborted, its collector gone) stops before the next
+// batch: its ack could not go out, and the collector sends it again.
+func (ss *session) commit(ctx context.Context, updates <-chan devUpdate, in <-chan *verifiedBatch) error {
 	s := ss.srv
-	record := func(h hub.Hello) error {
-		if err := s.Store.RecordHello(context.WithoutCancel(ctx), h); err != nil {
-			return fmt.Errorf("record hello: %w", err)
+	if prev := ss.prev; prev != nil {
+		ss.prev = nil
+		select { // a replaced session's late hello must not land over ours
+		case <-prev.committed:
+		case <-ctx.Done():
+			return context.Cause(ctx)
 		}
-		close(ss.helloStored)
+	}
+	bg := context.WithoutCancel(ctx) // a write begun is finished
+	record := func(u devUpdate) error {
+		if u.hello != nil {
+			if err := s.Store.RecordHello(bg, *u.hello); err != nil {
+				return fmt.Errorf("record hello: %w", err)
+			}
+			return nil
+		}
+		if err := s.Store.AckConfig(bg, ss.dev.ID, u.configAck); err != nil {
+			return fmt.Errorf("record config ack: %w", err)
+		}
+		ss.log().Info("config applied", "seq", u.configAck)
 		return nil
+	}
+	recordQueued := func() error {
+		for {
+			select {
+			case u := <-updates:
+				if err := record(u); err != nil {
+					return err
+				}
+			default:
+				return nil
+			}
+		}
 	}
 	for {
 		var vb *verifiedBatch
 		select {
-		case h := <-hellos:
-			if err := record(h); err != nil {
+		case u := <-updates:
+			if err := record(u); err != nil {
 				return err
 			}
 			continue
+		case <-ctx.Done():
+			if err := recordQueued(); err != nil {
+				return err
+			}
+			return context.Cause(ctx)
 		case b, ok := <-in:
 			if !ok {
-				select {
-				case h := <-hellos:
-					return record(h)
-				default:
-					return nil
-				}
+				return recordQueued()
 			}
 			vb = b
 		}
-		select { // a batch never overtakes the hello before it
-		case h := <-hellos:
-			if err := record(h); err != nil {
-				s.ahead.Release(int64(len(vb.records)))
-				return err
-			}
-		default:
+		if err := recordQueued(); err != nil {
+			s.ahead.Release(int64(len(vb.records)))
+			return err
+		}
+		if ctx.Err() != nil {
+			s.ahead.Release(int64(len(vb.records)))
+			return context.Cause(ctx)
 		}
 		// A batch that reached the store is finished even if the session is
 		// closing: its ack may still go out, and if not, the collector resends.
-		res, err := s.Store.Ingest(context.WithoutCancel(ctx), ss.dev.ID, vb.records)
+		res, err := s.Store.Ingest(bg, ss.dev.ID, vb.records)
 		s.ahead.Release(int64(len(vb.records)))
 		if err != nil {
 			ss.fail(ctx, apperr.EUNAVAILABLE, "the hub could not store this batch; it will be retried")

@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -175,5 +176,35 @@ func TestShutdownAcksEverythingCommitted(t *testing.T) {
 	}
 	if _, resp, err := dial(t, url); err == nil || resp == nil || resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" {
 		t.Errorf("a session after Shutdown: %v %v, want 429 with Retry-After", err, resp)
+	}
+}
+
+// Sessions cut off at the shutdown deadline stop committing: the batches
+// they had read and verified are left for the collector to send again
+// (their acks could not go out), instead of holding the hub past its
+// deadline.
+func TestAbortedSessionStopsCommitting(t *testing.T) {
+	var started, aborted, afterAbort atomic.Int64
+	store := &fakeStore{IngestFn: func(batch []hub.Incoming) (*hub.IngestResult, error) {
+		started.Add(1)
+		if aborted.Load() == 1 {
+			afterAbort.Add(1)
+		}
+		time.Sleep(100 * time.Millisecond)
+		return &hub.IngestResult{Rejected: make([]wire.Rejection, len(batch))}, nil
+	}}
+	srv, url := serve(t, store, func(srv *ws.Server) { srv.Window = 4 })
+	conn := connect(t, url, 0)
+	for i := 1; i <= 8; i++ {
+		send(t, conn, &wire.Frame{Type: wire.TPush, Push: &wire.Push{Batch: uint64(i), Records: []record.Signed{{Envelope: []byte(`{}`), Sig: []byte{1}}}}})
+	}
+	for started.Load() == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	time.Sleep(20 * time.Millisecond) // the others are verified and wait
+	aborted.Store(1)
+	srv.Close() // the shutdown deadline has passed
+	if n := afterAbort.Load(); n > 1 {
+		t.Errorf("%d batches began committing after their session was cut off, want at most the one racing the cut", n)
 	}
 }
