@@ -20,8 +20,9 @@ var (
 // Shutdown stops the server gracefully: new sessions are refused (429 with
 // Retry-After), live sessions stop reading, commit the batches they have
 // read, send those acks and close. When ctx ends first, the sessions left
-// are cut off (a batch inside its transaction still commits; its ack is
-// lost and the collector resends it, which the hub counts as duplicates).
+// are cut off and start no further batch (one inside its transaction still
+// commits; its ack is lost and the collector resends it, which the hub
+// counts as duplicates).
 // Shutdown returns when every session has ended.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
