@@ -154,7 +154,7 @@ type Incoming struct {
 	Env         *record.Envelope // nil when the envelope could not be decoded
 	Hash        string           // hex SHA-256 of the envelope bytes
 	Payload     []byte           // the opened personal payload (JSON)
-	Subject     *record.Subject  // the person in Payload
+	Subject     *record.Subject  // the person in Payload; for a rejected record, the one its payload names (unverified) if it opens
 	Reject      *Rejection       // set when the record goes to quarantine
 	ReceivedAt  time.Time
 	CorrectedAt time.Time // device time minus the measured clock offset

@@ -35,6 +35,9 @@ func (v *Verifier) Verify(s record.Signed) Incoming {
 	in := Incoming{Signed: s, Hash: s.HashHex(), ReceivedAt: v.Now().UTC(), OffsetMS: v.OffsetMS}
 	reject := func(code, format string, args ...any) Incoming {
 		in.Reject = &Rejection{Code: code, Reason: fmt.Sprintf(format, args...)}
+		if in.Env != nil && len(in.Env.Sealed) > 0 {
+			in.Subject = v.named(in.Env.Sealed)
+		}
 		return in
 	}
 	env, err := s.Decode()
@@ -93,3 +96,19 @@ const TimeFormat = "2006-01-02T15:04:05.000000000Z07:00"
 
 // FormatTime formats t in TimeFormat.
 func FormatTime(t time.Time) string { return t.UTC().Format(TimeFormat) }
+
+// named returns the person a sealed payload names, if the hub can open and
+// decode it, else nil. For a rejected record this is unverified, and used
+// only so the store keeps no personal data of an erased person, not even
+// as evidence.
+func (v *Verifier) named(sealed []byte) *record.Subject {
+	payload, err := v.Keys.Opener.Open(sealed)
+	if err != nil {
+		return nil
+	}
+	p, err := record.DecodePayload(payload)
+	if err != nil {
+		return nil
+	}
+	return &p.Subject
+}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/attesta/attesta/hub"
 	"github.com/attesta/attesta/shared/catalog"
@@ -121,8 +122,21 @@ func (s *Store) Ingest(ctx context.Context, deviceID string, batch []hub.Incomin
 				id = sql.NullString{String: in.Env.ID, Valid: true}
 				seq = sql.NullInt64{Int64: int64(in.Env.Seq), Valid: true}
 			}
+			evidence := []byte(in.Signed.Envelope)
+			if rec != nil && in.Subject != nil && in.Env != nil {
+				// Naming someone erased (at any time: the record is not
+				// usable): kept without the sealed payload, as an erasure
+				// leaves the quarantine.
+				tomb, err := rec.erasedBefore(preparePerson(cat, in.Env.Touchpoint, in.Subject).ids, time.Time{})
+				if err != nil {
+					return nil, err
+				}
+				if tomb != "" {
+					evidence, _ = redactEnvelope(evidence)
+				}
+			}
 			if _, err := st["quarantine"].ExecContext(ctx, deviceID, epoch, seq, id, in.Hash, in.Reject.Code, in.Reject.Reason,
-				[]byte(in.Signed.Envelope), in.Signed.Sig, received); err != nil {
+				evidence, in.Signed.Sig, received); err != nil {
 				return nil, fmt.Errorf("quarantine: %w", err)
 			}
 			rej := wire.Rejection{Code: in.Reject.Code, Reason: in.Reject.Reason}

@@ -375,6 +375,17 @@ func TestErasureLeavesOnlyATombstone(t *testing.T) {
 	if got := dbBytes(t, e); bytes.Contains(got, []byte(email)) {
 		t.Fatal("the late record's email is in the database file")
 	}
+	// A late copy that is refused (broken signature) is kept as evidence
+	// without its sealed payload: the hub could open it.
+	lateBad := e.rec("offline-epoch-2", 1, "", email)
+	lateBad.Sig = append([]byte{lateBad.Sig[0] ^ 1}, lateBad.Sig[1:]...)
+	if res := e.ingest(lateBad); len(res.Rejected) != 1 {
+		t.Fatalf("ingest late broken record %+v", res)
+	}
+	lateBadEnv, _ := lateBad.Decode()
+	if bytes.Contains(dbBytes(t, e), []byte(base64.StdEncoding.EncodeToString(lateBadEnv.Sealed))) {
+		t.Fatal("a refused copy arriving after the erasure brought the sealed payload back")
+	}
 	// Erasing twice is refused; a later consent starts a new subject.
 	if _, err := e.st.Erase(ctx, sid, hub.ErasedByRequest); apperr.Code(err) != apperr.EGONE {
 		t.Fatalf("erase twice: %v", err)
