@@ -22,6 +22,13 @@ func SetSuggestBetween(fn func()) (restore func()) {
 	return func() { suggestBetween = nil }
 }
 
+// SetRetentionBetween makes SweepRetention call fn between its read and
+// its writes and returns a function that restores it.
+func SetRetentionBetween(fn func()) (restore func()) {
+	retentionBetween = fn
+	return func() { retentionBetween = nil }
+}
+
 // PretendIngesting makes the store act as if an ingest were under way
 // until stop is called.
 func (s *Store) PretendIngesting() (stop func()) {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/attesta/attesta/hub"
+	"github.com/attesta/attesta/hub/sqlite"
 	"github.com/attesta/attesta/shared/apperr"
 	"github.com/attesta/attesta/shared/record"
 )
@@ -498,5 +499,59 @@ func TestRetentionSweep(t *testing.T) {
 	// The one with an open request is kept until it closes.
 	if sub, err := e.st.Subject(ctx, asksID); err != nil || sub.Erasure != nil || len(sub.Identifiers) != 1 {
 		t.Fatalf("subject with an open request %+v %v", sub, err)
+	}
+}
+
+// The sweep reads whom to anonymise, then erases them one transaction at a
+// time. Whatever happens in between is honoured: someone who consents again
+// keeps their data and their consent (and no stale "expired" goes out), and
+// someone merged meanwhile into a person who consents takes nobody with them.
+func TestRetentionSweepRereadsBeforeActing(t *testing.T) {
+	e := mustOpen(t)
+	ctx := context.Background()
+	c := &clock{now: t0}
+	e.st.Now = c.Now
+	again := record.Subject{GivenName: "Comes", FamilyName: "Back", Email: "back@example.com"}
+	merged := record.Subject{GivenName: "Old", FamilyName: "Phone", Email: "oldphone@example.com", Phone: "+39 333 111 2222"}
+	active := record.Subject{GivenName: "Active", FamilyName: "Person", Email: "active@example.com"}
+	gone := record.Subject{GivenName: "Long", FamilyName: "Gone", Email: "gone@example.com"}
+	e.choose("fair", 1, t0, again, map[string]bool{"newsletter": true})
+	e.choose("fair", 2, t0, merged, map[string]bool{"newsletter": true})
+	e.choose("fair", 3, t0, gone, map[string]bool{"newsletter": true})
+	c.now = t0.Add(740 * 24 * time.Hour)
+	e.choose("fair", 4, c.now.Add(-time.Hour), active, map[string]bool{"newsletter": true})
+	mergedID, activeID, goneID := sid(e, merged.Email), sid(e, active.Email), sid(e, gone.Email)
+
+	defer sqlite.SetRetentionBetween(func() {
+		e.choose("fair", 5, c.now, again, map[string]bool{"newsletter": true})
+		withPhone := active
+		withPhone.Phone = merged.Phone // the email's subject wins: the old one joins the active person
+		e.choose("fair", 6, c.now, withPhone, map[string]bool{"newsletter": true})
+	})()
+	run, err := e.st.SweepRetention(ctx, false, "schedule")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if run.Anonymised != 1 || run.Subjects[0] != goneID || run.Expired != 1 || run.Expiries[0].SubjectID != run.Subjects[0] {
+		t.Errorf("run anonymised %v, expired %+v; want only the long-gone person", run.Subjects, run.Expiries)
+	}
+	for _, email := range []string{again.Email, active.Email, merged.Email} {
+		if d := e.check("email", email, "newsletter"); d.Decision != hub.Allowed {
+			t.Errorf("%s after the sweep: %+v, want allowed", email, d)
+		}
+	}
+	if root := sid(e, merged.Email); root != activeID {
+		t.Errorf("the merged person's email leads to %s, want the active person %s (merged from %s)", root, activeID, mergedID)
+	}
+	ns, err := e.st.Notifications(ctx, 0, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range ns {
+		var c sqlite.ConsentChange
+		json.Unmarshal(n.Data, &c)
+		if c.Decision == hub.Expired && n.SubjectID != goneID {
+			t.Errorf("an expiry went out for someone who consented meanwhile: %s", n.Data)
+		}
 	}
 }

@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -49,12 +50,7 @@ func (s *Store) SweepRetention(ctx context.Context, dryRun bool, by string) (*hu
 	for _, id := range busy {
 		hasRequest[id] = true
 	}
-	// Roots with their latest consent event, and whether any purpose is allowed.
-	type subj struct {
-		last    time.Time
-		allowed bool
-	}
-	subjects := map[string]*subj{}
+	subjects := map[string]*retained{}
 	rows, err := s.db.R.QueryContext(ctx, `SELECT s.id, s.created_at, st.purpose, st.effect, st.event_id, st.at, st.retention_days, st.last_at,
 			EXISTS (SELECT 1 FROM expiries x WHERE x.subject_id = st.subject_id AND x.purpose = st.purpose AND x.event_id = st.event_id)
 		FROM subjects s LEFT JOIN consent_state st ON st.subject_id = s.id WHERE s.root = s.id ORDER BY s.id, st.purpose`)
@@ -75,23 +71,15 @@ func (s *Store) SweepRetention(ctx context.Context, dryRun bool, by string) (*hu
 		}
 		sj := subjects[id]
 		if sj == nil {
-			sj = &subj{last: parseTime(created)}
+			sj = &retained{last: parseTime(created)}
 			subjects[id] = sj
 		}
 		if purpose == nil {
 			continue
 		}
-		if t := parseTime(*lastAt); t.After(sj.last) {
-			sj.last = t
-		}
-		st := hub.Evaluate(*purpose, hub.Fact{Effect: hub.Effect(*effect), EventID: *event, At: parseTime(*at), RetentionDays: int(*days)}, true, now)
-		switch st.Decision {
-		case hub.Allowed:
-			sj.allowed = true
-		case hub.Expired:
-			if !recorded {
-				run.Expiries = append(run.Expiries, hub.Expiry{SubjectID: id, Purpose: *purpose, EventID: *event, ExpiredAt: *st.ExpiresAt})
-			}
+		st := sj.add(*purpose, *effect, *event, *at, *days, *lastAt, now)
+		if st.Decision == hub.Expired && !recorded {
+			run.Expiries = append(run.Expiries, hub.Expiry{SubjectID: id, Purpose: *purpose, EventID: *event, ExpiredAt: *st.ExpiresAt})
 		}
 	}
 	rows.Close()
@@ -100,7 +88,7 @@ func (s *Store) SweepRetention(ctx context.Context, dryRun bool, by string) (*hu
 	}
 	cutoff := now.Add(-s.RetentionGrace)
 	for id, sj := range subjects {
-		if !sj.allowed && !hasRequest[id] && sj.last.Before(cutoff) {
+		if sj.due(cutoff, hasRequest[id]) {
 			run.Subjects = append(run.Subjects, id)
 		}
 	}
@@ -109,6 +97,9 @@ func (s *Store) SweepRetention(ctx context.Context, dryRun bool, by string) (*hu
 	if dryRun {
 		run.FinishedAt = s.Now().UTC()
 		return run, nil
+	}
+	if retentionBetween != nil {
+		retentionBetween()
 	}
 
 	if len(run.Expiries) > 0 {
@@ -120,13 +111,16 @@ func (s *Store) SweepRetention(ctx context.Context, dryRun bool, by string) (*hu
 		at := hub.FormatTime(now)
 		recorded := run.Expiries[:0]
 		for _, x := range run.Expiries {
-			res, err := tx.ExecContext(ctx, `INSERT INTO expiries (subject_id, purpose, event_id, expired_at, recorded_at) VALUES (?, ?, ?, ?, ?)
-				ON CONFLICT DO NOTHING`, x.SubjectID, x.Purpose, x.EventID, hub.FormatTime(x.ExpiredAt), at)
+			// Only while that grant still decides: a new choice or a merge
+			// since the read above has replaced it.
+			res, err := tx.ExecContext(ctx, `INSERT INTO expiries (subject_id, purpose, event_id, expired_at, recorded_at)
+				SELECT ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM consent_state WHERE subject_id = ? AND purpose = ? AND event_id = ?)
+				ON CONFLICT DO NOTHING`, x.SubjectID, x.Purpose, x.EventID, hub.FormatTime(x.ExpiredAt), at, x.SubjectID, x.Purpose, x.EventID)
 			if err != nil {
 				return nil, fmt.Errorf("record expiry: %w", err)
 			}
 			if n, _ := res.RowsAffected(); n == 0 {
-				continue // another sweep recorded it meanwhile
+				continue // another sweep recorded it meanwhile, or it no longer decides
 			}
 			if err := notify(ctx, tx, hub.NotifyConsentChanged, x.SubjectID, at, map[string]any{"purpose": x.Purpose,
 				"decision": hub.Expired, "event_id": x.EventID, "expired_at": x.ExpiredAt, "by": "retention"}); err != nil {
@@ -146,8 +140,9 @@ func (s *Store) SweepRetention(ctx context.Context, dryRun bool, by string) (*hu
 		}
 		done := run.Subjects[:0]
 		for _, id := range run.Subjects {
-			err := s.eraseOne(ctx, keys, id)
+			err := s.eraseOne(ctx, keys, id, now, cutoff)
 			switch {
+			case errors.Is(err, errNotDue): // consented again, merged or asked something meanwhile
 			case apperr.Code(err) == apperr.EGONE: // erased meanwhile (a request, another sweep)
 			case err != nil:
 				return nil, fmt.Errorf("anonymise subject %s: %w", id, err)
@@ -170,12 +165,80 @@ func (s *Store) SweepRetention(ctx context.Context, dryRun bool, by string) (*hu
 	return run, nil
 }
 
-func (s *Store) eraseOne(ctx context.Context, keys *hub.Keys, id string) error {
+// retained is what retention needs of a root subject: its latest consent
+// event (or, without any, its creation) and whether a purpose is allowed.
+type retained struct {
+	last    time.Time
+	allowed bool
+}
+
+// add takes in one consent_state row and returns its state at now.
+func (r *retained) add(purpose, effect, event, at string, days int64, lastAt string, now time.Time) hub.State {
+	if t := parseTime(lastAt); t.After(r.last) {
+		r.last = t
+	}
+	st := hub.Evaluate(purpose, hub.Fact{Effect: hub.Effect(effect), EventID: event, At: parseTime(at), RetentionDays: int(days)}, true, now)
+	if st.Decision == hub.Allowed {
+		r.allowed = true
+	}
+	return st
+}
+
+// due says whether nothing justifies holding the subject any more.
+func (r *retained) due(cutoff time.Time, openRequest bool) bool {
+	return !r.allowed && !openRequest && r.last.Before(cutoff)
+}
+
+// retentionBetween, when set by a test, runs between the sweep's read and
+// its writes.
+var retentionBetween func()
+
+// errNotDue is a subject the sweep listed that no longer qualifies.
+var errNotDue = errors.New("no longer due for anonymisation")
+
+// eraseOne anonymises root id if, read again inside the erasing
+// transaction, it is still due: the sweep's list was read before, and a
+// person may have consented again, been merged into someone who consents,
+// or opened a request since.
+func (s *Store) eraseOne(ctx context.Context, keys *hub.Keys, id string, now, cutoff time.Time) error {
 	tx, err := s.db.W.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback()
+	var root, created string
+	if err := tx.QueryRowContext(ctx, `SELECT root, created_at FROM subjects WHERE id = ?`, id).Scan(&root, &created); err != nil {
+		return fmt.Errorf("read subject: %w", err)
+	}
+	if root != id {
+		return errNotDue
+	}
+	var busy bool
+	if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM requests r JOIN subjects s ON s.id = r.subject_id
+		WHERE s.root = ? AND r.state IN ('open', 'in_progress'))`, id).Scan(&busy); err != nil {
+		return fmt.Errorf("read requests: %w", err)
+	}
+	r := &retained{last: parseTime(created)}
+	rows, err := tx.QueryContext(ctx, `SELECT purpose, effect, event_id, at, retention_days, last_at FROM consent_state WHERE subject_id = ?`, id)
+	if err != nil {
+		return fmt.Errorf("read consent state: %w", err)
+	}
+	for rows.Next() {
+		var purpose, effect, event, at, lastAt string
+		var days int64
+		if err := rows.Scan(&purpose, &effect, &event, &at, &days, &lastAt); err != nil {
+			rows.Close()
+			return err
+		}
+		r.add(purpose, effect, event, at, days, lastAt, now)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	if !r.due(cutoff, busy) {
+		return errNotDue
+	}
 	if _, err := s.eraseTx(ctx, tx, keys, id, hub.ErasedByRetention, ""); err != nil {
 		return err
 	}
