@@ -142,6 +142,7 @@ var reconcileSQL = map[string]string{
 		WHERE se.event_id IN (SELECT value FROM json_each(?))`,
 	"factPut": `INSERT INTO facts (subject_id, purpose, event_id, kind, effect, at, hlc, collector, seq, suspect, retention_days, touchpoint)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+	"expiredGrant": expiredGrantSQL,
 	"state": `SELECT effect, event_id, at, suspect, retention_days, last_at, last_hlc, last_collector, last_seq, last_event
 		FROM consent_state WHERE subject_id = ? AND purpose = ?`,
 	"statePut": `INSERT INTO consent_state (subject_id, purpose, effect, event_id, at, suspect, retention_days, last_at, last_hlc, last_collector, last_seq, last_event)
@@ -253,7 +254,7 @@ func (r *reconciler) firstFacts(root string, facts []hub.Fact) error {
 			int64(f.HLC), f.Collector, f.Seq, f.Suspect, f.RetentionDays, f.Touchpoint)
 		r.hold(pendState, root, f.Purpose, string(f.Effect), f.EventID, at, f.Suspect,
 			f.RetentionDays, at, int64(f.HLC), f.Collector, f.Seq, f.EventID)
-		if c, ok := consentChange(root, f.Purpose, "", &f, ""); ok {
+		if c, ok := consentChange(root, f.Purpose, hub.Unknown, &f, ""); ok {
 			b, err := json.Marshal(c)
 			if err != nil {
 				return err
@@ -486,13 +487,13 @@ func (r *reconciler) fold(root string, f hub.Fact) error {
 		if err := r.putState(root, f, f); err != nil {
 			return err
 		}
-		return r.changed(root, "", &f)
+		return r.changed(root, prior{}, &f)
 	case err != nil:
 		return fmt.Errorf("read consent state: %w", err)
 	}
 	cur.Purpose, cur.Effect, cur.At, last.At = f.Purpose, hub.Effect(effect), parseTime(at), parseTime(lastAt)
 	if hub.Compare(f, last) > 0 {
-		prev := cur.Effect
+		prev := prior{cur.Effect, cur.EventID}
 		if hub.Supersedes(f, cur) {
 			cur = f
 		}
@@ -555,7 +556,7 @@ func decideAgain(ctx context.Context, tx *sql.Tx, now, root, purpose string) err
 	if err != nil {
 		return err
 	}
-	prev, err := consentEffects(ctx, tx, root, purpose)
+	prev, err := consentPriors(ctx, tx, root, purpose)
 	if err != nil {
 		return err
 	}
@@ -635,7 +636,7 @@ func regroup(ctx context.Context, tx *sql.Tx, now string, roots []string) error 
 		if !newRoots[r] {
 			// The subject is no longer a root: its decisions are now its
 			// group's, which receivers hear about under merged_into.
-			prev, err := consentEffects(ctx, tx, r, "")
+			prev, err := consentPriors(ctx, tx, r, "")
 			if err != nil {
 				return err
 			}

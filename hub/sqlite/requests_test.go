@@ -555,3 +555,38 @@ func TestRetentionSweepRereadsBeforeActing(t *testing.T) {
 		}
 	}
 }
+
+// Receivers heard "expired" from the sweep; a new grant by the same person
+// is news to them (expired → allowed), though the state was a grant before
+// and is one again.
+func TestGrantAfterAnnouncedExpiry(t *testing.T) {
+	e := mustOpen(t)
+	ctx := context.Background()
+	c := &clock{now: t0}
+	e.st.Now = c.Now
+	p := record.Subject{GivenName: "Re", FamilyName: "Grant", Email: "regrant@example.com"}
+	e.choose("fair", 1, t0, p, map[string]bool{"newsletter": true})
+	c.now = t0.Add(740 * 24 * time.Hour)
+	e.choose("fair", 2, c.now.Add(-time.Hour), p, map[string]bool{"sms": false}) // recent: not anonymised
+	if run, err := e.st.SweepRetention(ctx, false, "schedule"); err != nil || run.Expired != 1 {
+		t.Fatalf("sweep %+v %v", run, err)
+	}
+	e.choose("fair", 3, c.now, p, map[string]bool{"newsletter": true})
+	var last sqlite.ConsentChange
+	ns, err := e.st.Notifications(ctx, 0, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range ns {
+		var ch sqlite.ConsentChange
+		if n.Type == hub.NotifyConsentChanged && json.Unmarshal(n.Data, &ch) == nil && ch.Purpose == "newsletter" {
+			last = ch
+		}
+	}
+	if last.Decision != hub.Allowed || last.Previous != hub.Expired {
+		t.Errorf("the feed's last word on the newsletter: %s after %s; want allowed after expired", last.Decision, last.Previous)
+	}
+	if d := e.check("email", p.Email, "newsletter"); d.Decision != hub.Allowed {
+		t.Errorf("check %+v", d)
+	}
+}
