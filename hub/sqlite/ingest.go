@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/attesta/attesta/hub"
+	"github.com/attesta/attesta/shared/apperr"
 	"github.com/attesta/attesta/shared/catalog"
 	"github.com/attesta/attesta/shared/record"
 	"github.com/attesta/attesta/shared/wire"
@@ -58,6 +59,15 @@ func (s *Store) Ingest(ctx context.Context, deviceID string, batch []hub.Incomin
 	st, err := s.w.all(ctx, tx, ingestSQL)
 	if err != nil {
 		return nil, err
+	}
+	// Revocation is checked in the transaction: a session opened before
+	// the device was revoked (by the API or the CLI) stores nothing more.
+	var revoked sql.NullString
+	if err := st["revoked"].QueryRowContext(ctx, deviceID).Scan(&revoked); err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("read device: %w", err)
+	}
+	if revoked.Valid {
+		return nil, apperr.Errorf(apperr.EFORBIDDEN, "device %s was revoked on %s", deviceID, revoked.String)
 	}
 
 	var rec *reconciler
@@ -319,6 +329,7 @@ func (s *Store) Ingest(ctx context.Context, deviceID string, batch []hub.Incomin
 }
 
 var ingestSQL = map[string]string{
+	"revoked":    `SELECT revoked_at FROM devices WHERE id = ?`,
 	"chainIns":   `INSERT INTO chain (collector, epoch, seq, event_id, hash) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
 	"chainAt":    `SELECT event_id, hash FROM chain WHERE collector = ? AND epoch = ? AND seq = ?`,
 	"insert":     `INSERT INTO events (id, collector, epoch, seq, kind, envelope, sig, hash, payload, captured_at, hlc, received_at, corrected_at, clock_offset_ms, flags, countersig) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,

@@ -721,6 +721,9 @@ func (ss *session) commit(ctx context.Context, updates <-chan devUpdate, in <-ch
 		res, err := s.Store.Ingest(bg, ss.dev.ID, vb.records)
 		s.ahead.Release(int64(len(vb.records)))
 		if err != nil {
+			if apperr.Code(err) == apperr.EFORBIDDEN { // revoked during the session
+				return ss.fail(ctx, apperr.EFORBIDDEN, apperr.Message(err))
+			}
 			ss.fail(ctx, apperr.EUNAVAILABLE, "the hub could not store this batch; it will be retried")
 			return fmt.Errorf("ingest: %w", err)
 		}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/attesta/attesta/shared/apperr"
 	"github.com/attesta/attesta/shared/record"
 	"github.com/attesta/attesta/shared/wire"
 )
@@ -210,5 +211,45 @@ func expectRefused(t *testing.T, hubURL, token string, status int, message strin
 	json.Unmarshal(b, &body)
 	if resp.StatusCode != status || !strings.Contains(body.Error.Message, message) {
 		t.Errorf("token %q: %s %s; want %d with a message about %q", token, resp.Status, b, status, message)
+	}
+}
+
+// A kiosk revoked while its session is open (stolen, say) stores nothing
+// more on that session: its next push is refused with the reason, the
+// session ends, and the record is not at the hub.
+func TestRevokedDeviceStopsOnItsOpenSession(t *testing.T) {
+	t.Parallel()
+	h := NewHub(t)
+	a := EnrollFake(t, h.URL(), h.EnrollCode("Stolen kiosk"))
+	s := a.Session(h.URL())
+	if ack := s.Push(a.Next()); ack.Accepted != 1 {
+		t.Fatalf("before revocation: %+v", ack)
+	}
+	h.Revoke(a.ID) // the CLI: another process than the one holding the session
+	after := a.Next()
+	s.Send(&wire.Frame{Type: wire.TPush, Push: &wire.Push{Batch: 2, Records: []record.Signed{after}}})
+	var refusal *wire.Error
+	for refusal == nil {
+		f, err := s.Read()
+		if err != nil {
+			t.Fatalf("the session ended without saying why: %v", err)
+		}
+		switch f.Type {
+		case wire.TAck:
+			t.Fatalf("a push after the revocation was acknowledged: %+v", f.Ack)
+		case wire.TError:
+			refusal = f.Error
+		}
+	}
+	if refusal.Code != apperr.EFORBIDDEN || !strings.Contains(refusal.Message, "revoked") {
+		t.Errorf("refusal %s: %s, want forbidden naming the revocation", refusal.Code, refusal.Message)
+	}
+	if _, err := s.Read(); err == nil {
+		t.Error("the session goes on after the refusal")
+	}
+	var env record.Envelope
+	json.Unmarshal(after.Envelope, &env)
+	if resp, _ := getProof(t, h, env.ID, h.Token()); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("the record pushed after the revocation: proof %s, want 404", resp.Status)
 	}
 }

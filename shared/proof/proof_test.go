@@ -672,3 +672,20 @@ func TestSVG(t *testing.T) {
 		}
 	}
 }
+
+// A revoked device's records received before its revocation still prove
+// what they prove; one the hub says it received at or after the revocation
+// does not verify, whatever the hub signed.
+func TestRecordReceivedAfterRevocation(t *testing.T) {
+	f := newFixture(t)
+	b := *f.bundle
+	b.Devices = []proof.Device{b.Devices[0]}
+	b.Devices[0].RevokedAt = "2026-11-22T09:05:10.000000000Z" // after every record of the device
+	mustValid(t, mustBuild(t, &b, f.hubPriv))
+
+	b.Devices[0].RevokedAt = "2026-11-22T09:05:02.000000000Z" // the main record was received at :02
+	rep := proof.Verify(mustBuild(t, &b, f.hubPriv))
+	if rep.Valid || !strings.Contains(fmt.Sprint(rep.Checks), "not before its device was revoked at 2026-11-22T09:05:02") {
+		t.Fatalf("a record received when its device was revoked verified: %v", rep.Checks)
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"image/png"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/attesta/attesta/shared/record"
 )
@@ -321,10 +322,31 @@ func (v *verifier) readRecord(dir string, report bool) (record.Signed, *record.E
 		}
 		problems = nil
 	}
-	if p := v.checkCountersig(dir, s, report); p != "" {
+	if p := v.checkCountersig(dir, s, env.Collector, report); p != "" {
 		problems = append(problems, p)
 	}
 	return s, env, problems
+}
+
+// revokedAt is when the manifest says device id was revoked, "" if not.
+func (v *verifier) revokedAt(id string) string {
+	if v.m == nil {
+		return ""
+	}
+	for _, d := range v.m.Devices {
+		if d.ID == id {
+			return d.RevokedAt
+		}
+	}
+	return ""
+}
+
+// receivedBefore reports whether received is a time before revoked; a
+// time that does not parse is not.
+func receivedBefore(received, revoked string) bool {
+	r, err1 := time.Parse(time.RFC3339Nano, received)
+	x, err2 := time.Parse(time.RFC3339Nano, revoked)
+	return err1 == nil && err2 == nil && r.Before(x)
 }
 
 func (v *verifier) readCountersig(dir string) (*countersigFile, error) {
@@ -341,7 +363,7 @@ func (v *verifier) readCountersig(dir string) (*countersigFile, error) {
 	return &c, nil
 }
 
-func (v *verifier) checkCountersig(dir string, s record.Signed, report bool) string {
+func (v *verifier) checkCountersig(dir string, s record.Signed, collector string, report bool) string {
 	problem := ""
 	c, err := v.readCountersig(dir)
 	switch {
@@ -353,6 +375,10 @@ func (v *verifier) checkCountersig(dir string, s record.Signed, report bool) str
 		problem = "no hub key to check it with"
 	case record.VerifyCountersign(v.hubKey, c.EnvelopeSHA256, c.ReceivedAt, c.Signature) != nil:
 		problem = "the hub's countersignature over (envelope sha256, received_at) does not verify with the hub key"
+	default:
+		if revoked := v.revokedAt(collector); revoked != "" && !receivedBefore(c.ReceivedAt, revoked) {
+			problem = fmt.Sprintf("the hub received it at %s, not before its device was revoked at %s", c.ReceivedAt, revoked)
+		}
 	}
 	if !report {
 		if problem != "" {
