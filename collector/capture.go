@@ -8,10 +8,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"image/png"
+	"math"
 	"net/mail"
 	"regexp"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/google/uuid"
@@ -59,6 +61,9 @@ const (
 	maxEmail        = 254
 	maxPNG          = 512 << 10
 	maxPoints       = 20000
+	maxInkSide      = 4096      // pixels of the signature image, either way
+	maxInkCoord     = 100000    // |x| and |y| of a signature point, in pixels
+	maxStrokeMS     = 10 * 60e3 // a point's time since its stroke began
 	maxOperator     = 64
 	MaxCaptureBytes = 1 << 20 // the HTTP body limit
 )
@@ -98,8 +103,10 @@ func (c *Capture) Validate(cat *catalog.Catalog, rules Rules) *FieldError {
 			return &FieldError{field, "is required"}
 		case utf8.RuneCountInString(v) > maxName:
 			return &FieldError{field, fmt.Sprintf("is longer than %d characters", maxName)}
-		case strings.ContainsAny(v, "<>\x00\r\n\t"):
+		case strings.ContainsAny(v, "<>") || strings.IndexFunc(v, invisible) >= 0:
 			return &FieldError{field, "contains characters a name cannot have"}
+		case strings.IndexFunc(v, unicode.IsLetter) < 0:
+			return &FieldError{field, "must contain a letter"}
 		}
 		return nil
 	}
@@ -180,12 +187,23 @@ func (s *CaptureInk) validate() *FieldError {
 	if len(raw) > maxPNG {
 		return &FieldError{"signature.png", fmt.Sprintf("is larger than %d KiB", maxPNG>>10)}
 	}
-	if _, err := png.DecodeConfig(bytes.NewReader(raw)); err != nil {
+	cfg, err := png.DecodeConfig(bytes.NewReader(raw))
+	if err != nil {
 		return &FieldError{"signature.png", "is not a PNG image"}
+	}
+	if cfg.Width < 1 || cfg.Height < 1 || cfg.Width > maxInkSide || cfg.Height > maxInkSide {
+		// The proof summary shows this image: a header claiming a huge one
+		// would be a bomb for whoever opens it.
+		return &FieldError{"signature.png", fmt.Sprintf("is %d×%d pixels; at most %d either way", cfg.Width, cfg.Height, maxInkSide)}
 	}
 	total := 0
 	for _, stroke := range s.Points {
 		total += len(stroke)
+		for _, p := range stroke {
+			if !(math.Abs(p.X) <= maxInkCoord && math.Abs(p.Y) <= maxInkCoord) || p.T < 0 || p.T > maxStrokeMS || !(p.P >= 0 && p.P <= 1) {
+				return &FieldError{"signature.points", fmt.Sprintf("hold a point outside the pad (x and y within ±%d, t 0 to %d ms, p 0 to 1)", maxInkCoord, int(maxStrokeMS))}
+			}
+		}
 	}
 	switch {
 	case total == 0:
@@ -195,6 +213,11 @@ func (s *CaptureInk) validate() *FieldError {
 	}
 	return nil
 }
+
+// invisible reports whether r is a control or formatting character (zero
+// width, direction overrides): a name holding one may read as another, or
+// as nothing, wherever it is shown.
+func invisible(r rune) bool { return unicode.In(r, unicode.Cc, unicode.Cf) }
 
 func (s *CaptureInk) pngBytes() []byte {
 	raw, _ := base64.StdEncoding.DecodeString(strings.TrimPrefix(s.PNG, "data:image/png;base64,"))

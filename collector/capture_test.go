@@ -3,10 +3,13 @@ package collector_test
 import (
 	"bytes"
 	"encoding/base64"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"hash/crc32"
 	"image"
 	"image/png"
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -33,6 +36,18 @@ func validCapture() *collector.Capture {
 	}
 }
 
+// hugePNGHeader is a PNG signature and header claiming 60000×60000 pixels,
+// with no image data: tiny, and a bomb for whatever tries to show it.
+func hugePNGHeader() string {
+	var b bytes.Buffer
+	b.WriteString("\x89PNG\r\n\x1a\n")
+	ihdr := []byte("IHDR\x00\x00\xea\x60\x00\x00\xea\x60\x08\x00\x00\x00\x00")
+	binary.Write(&b, binary.BigEndian, uint32(len(ihdr)-4))
+	b.Write(ihdr)
+	binary.Write(&b, binary.BigEndian, crc32.ChecksumIEEE(ihdr))
+	return base64.StdEncoding.EncodeToString(b.Bytes())
+}
+
 func TestValidate(t *testing.T) {
 	cat, err := fixtures.Catalog()
 	if err != nil {
@@ -49,6 +64,10 @@ func TestValidate(t *testing.T) {
 		{"subject.given_name", func(c *collector.Capture) { c.Subject.GivenName = "  " }},
 		{"subject.family_name", func(c *collector.Capture) { c.Subject.FamilyName = strings.Repeat("x", 101) }},
 		{"subject.given_name", func(c *collector.Capture) { c.Subject.GivenName = "<script>" }},
+		{"subject.given_name", func(c *collector.Capture) { c.Subject.GivenName = "\u200b" }},         // invisible
+		{"subject.family_name", func(c *collector.Capture) { c.Subject.FamilyName = "\u202eissoR" }},  // reads backwards
+		{"subject.family_name", func(c *collector.Capture) { c.Subject.FamilyName = "Rossi\x1b[2J" }}, // a terminal control
+		{"subject.given_name", func(c *collector.Capture) { c.Subject.GivenName = "..." }},
 		{"subject.email", func(c *collector.Capture) { c.Subject.Email = "anna@" }},
 		{"subject.email", func(c *collector.Capture) { c.Subject.Email = "Anna <anna@example.com>" }},
 		{"subject.email", func(c *collector.Capture) { c.Subject.Email = "anna@localhost" }},
@@ -65,6 +84,11 @@ func TestValidate(t *testing.T) {
 		{"signature.png", func(c *collector.Capture) { c.Signature.PNG = "not base64!" }},
 		{"signature.png", func(c *collector.Capture) { c.Signature.PNG = base64.StdEncoding.EncodeToString([]byte("GIF89a")) }},
 		{"signature.points", func(c *collector.Capture) { c.Signature.Points = nil }},
+		{"signature.png", func(c *collector.Capture) { c.Signature.PNG = hugePNGHeader() }},
+		{"signature.points", func(c *collector.Capture) { c.Signature.Points[0][0].X = 1e308 }},
+		{"signature.points", func(c *collector.Capture) { c.Signature.Points[0][0].Y = math.NaN() }},
+		{"signature.points", func(c *collector.Capture) { c.Signature.Points[0][0].T = -5 }},
+		{"signature.points", func(c *collector.Capture) { c.Signature.Points[0][0].P = 2 }},
 		{"operator", func(c *collector.Capture) { c.Operator = "staff 1" }},
 	}
 	for _, tc := range cases {

@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"math"
 	"net"
@@ -47,9 +48,10 @@ type Server struct {
 	Now         func() time.Time
 
 	mu       sync.Mutex
-	operator string // staff id stamped on records, set from the operator screen
-	pinFails int
-	pinLock  time.Time
+	operator string    // staff id stamped on records, set from the operator screen
+	pinFails int       // wrong PINs since the last lock or right PIN
+	pinLocks int       // locks since the last right PIN
+	pinLock  time.Time // no PIN is tried before then
 
 	// DBSize reports the outbox's size on disk for the status and /metrics.
 	DBSize func() int64
@@ -120,6 +122,11 @@ func (s *Server) guard(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("X-Content-Type-Options", "nosniff")
 		w.Header().Set("X-Frame-Options", "DENY")
+		if !localHost(r.Host) {
+			writeError(w, s.Logger, r, apperr.Errorf(apperr.EFORBIDDEN,
+				"the kiosk answers only to its address (such as http://127.0.0.1:8701), not to host %q", r.Host))
+			return
+		}
 		if strings.HasPrefix(r.URL.Path, "/api/") {
 			w.Header().Set("Cache-Control", "no-store")
 			if origin := r.Header.Get("Origin"); r.Method != http.MethodGet && origin != "" && origin != "http://"+r.Host {
@@ -138,6 +145,19 @@ func (s *Server) guard(h http.Handler) http.Handler {
 		}()
 		h.ServeHTTP(w, r)
 	})
+}
+
+// localHost reports whether a request's Host names the machine by an IP
+// address or as localhost. Any other name may have been pointed at
+// 127.0.0.1 by a web page (DNS rebinding), which would then be same-origin
+// with the kiosk and could sign consents with the device's key.
+func localHost(host string) bool {
+	h, _, err := net.SplitHostPort(host)
+	if err != nil {
+		h = host
+	}
+	h = strings.TrimSuffix(strings.TrimPrefix(h, "["), "]")
+	return strings.EqualFold(h, "localhost") || net.ParseIP(h) != nil
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {
@@ -236,6 +256,18 @@ func (s *Server) capture(w http.ResponseWriter, r *http.Request) {
 		}
 		writeError(w, s.Logger, r, apperr.Errorf(apperr.EINVALID, "malformed JSON: %v", err))
 		return
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		writeError(w, s.Logger, r, apperr.Errorf(apperr.EINVALID, "malformed JSON: data after the capture object"))
+		return
+	}
+	if c.Operator != "" {
+		// Who collected a consent is part of its proof: naming them takes
+		// the PIN, as signing in on the operator screen does.
+		if err := s.checkPIN(ctx, r.Header.Get("X-Operator-PIN")); err != nil {
+			writeError(w, s.Logger, r, apperr.Errorf(apperr.Code(err), "operator: %s (X-Operator-PIN)", apperr.Message(err)))
+			return
+		}
 	}
 	id, cat, err := s.current(ctx)
 	if err != nil {
@@ -383,19 +415,28 @@ func (s *Server) checkPIN(ctx context.Context, pin string) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.Now().Before(s.pinLock) {
-		return apperr.Errorf(apperr.EFORBIDDEN, "too many wrong PINs; try again in a minute")
+	now := s.Now()
+	if now.Before(s.pinLock) {
+		return apperr.Errorf(apperr.EFORBIDDEN, "too many wrong PINs; try again in %s", s.pinLock.Sub(now).Round(time.Second))
 	}
 	if !CheckPIN(id.PINHash, pin) {
 		s.pinFails++
-		if s.pinFails >= 5 {
-			s.pinFails, s.pinLock = 0, s.Now().Add(time.Minute)
+		if s.pinFails >= pinTries {
+			// Each lock is twice the last, up to pinLockMax: five guesses a
+			// minute would find a four-digit PIN within a day or two.
+			s.pinFails, s.pinLocks = 0, s.pinLocks+1
+			s.pinLock = now.Add(min(time.Minute<<min(s.pinLocks-1, 10), pinLockMax))
 		}
 		return apperr.Errorf(apperr.EFORBIDDEN, "wrong operator PIN")
 	}
-	s.pinFails = 0
+	s.pinFails, s.pinLocks = 0, 0
 	return nil
 }
+
+const (
+	pinTries   = 5         // wrong PINs in a row before a lock
+	pinLockMax = time.Hour // the longest lock
+)
 
 // HashPIN makes the stored form of an operator PIN: salt$sha256(salt|pin).
 func HashPIN(pin string) string {
