@@ -87,7 +87,14 @@ type Rules struct {
 	// NoticeAge is how long ago the current version of the capture's
 	// notice arrived; the server sets it for each capture.
 	NoticeAge time.Duration
+	// Now is the kiosk's time, which notice.viewed_at (from the kiosk
+	// page, on the same clock) must be shortly before; zero skips that check.
+	Now time.Time
 }
+
+// maxViewedAgo bounds how long before a capture its notice was viewed: a
+// kiosk session lasts minutes.
+const maxViewedAgo = 24 * time.Hour
 
 // DefaultNoticeGrace outlasts any kiosk session: the kiosk resets after a
 // minute without a touch.
@@ -138,8 +145,12 @@ func (c *Capture) Validate(cat *catalog.Catalog, rules Rules) *FieldError {
 		return &FieldError{"notice", fmt.Sprintf("notice %s version %d has been replaced; start again to see the current version", n.ID, n.Version)}
 	}
 	if c.Notice.ViewedAt != "" {
-		if _, err := time.Parse(time.RFC3339Nano, c.Notice.ViewedAt); err != nil {
+		viewed, err := time.Parse(time.RFC3339Nano, c.Notice.ViewedAt)
+		if err != nil {
 			return &FieldError{"notice.viewed_at", "is not an RFC 3339 time"}
+		}
+		if !rules.Now.IsZero() && (viewed.After(rules.Now.Add(time.Minute)) || viewed.Before(rules.Now.Add(-maxViewedAgo))) {
+			return &FieldError{"notice.viewed_at", fmt.Sprintf("must be within the %s before the capture", maxViewedAgo)}
 		}
 	}
 	if len(c.Purposes) == 0 {

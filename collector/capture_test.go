@@ -53,7 +53,7 @@ func TestValidate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rules := collector.Rules{SignatureRequired: true}
+	rules := collector.Rules{SignatureRequired: true, Now: time.Now()}
 	if fe := validCapture().Validate(cat, rules); fe != nil {
 		t.Fatalf("valid capture refused: %v", fe)
 	}
@@ -77,6 +77,8 @@ func TestValidate(t *testing.T) {
 		{"notice", func(c *collector.Capture) { c.Notice.Version = 9 }},
 		{"notice.id", func(c *collector.Capture) { c.Notice.ID = "" }},
 		{"notice.viewed_at", func(c *collector.Capture) { c.Notice.ViewedAt = "yesterday" }},
+		{"notice.viewed_at", func(c *collector.Capture) { c.Notice.ViewedAt = "0000-01-01T00:00:00Z" }},
+		{"notice.viewed_at", func(c *collector.Capture) { c.Notice.ViewedAt = "9999-12-31T23:59:59.999999999-23:59" }},
 		{"purposes", func(c *collector.Capture) { c.Purposes = nil }},
 		{"purposes", func(c *collector.Capture) { c.Purposes = map[string]bool{"newsletter": false} }},
 		{"purposes.lottery", func(c *collector.Capture) { c.Purposes["lottery"] = true }},

@@ -275,6 +275,7 @@ func (s *Server) capture(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rules := s.Rules
+	rules.Now = s.Now()
 	since, err := s.Outbox.NoticeActiveSince(ctx, c.Notice.ID)
 	switch {
 	case apperr.Code(err) == apperr.ENOTFOUND:
@@ -283,7 +284,7 @@ func (s *Server) capture(w http.ResponseWriter, r *http.Request) {
 		writeError(w, s.Logger, r, err)
 		return
 	default:
-		rules.NoticeAge = s.Now().Sub(since)
+		rules.NoticeAge = rules.Now.Sub(since)
 	}
 	if fe := c.Validate(cat, rules); fe != nil {
 		s.figures.refused.Add(1)
