@@ -3,6 +3,7 @@ package hub
 import (
 	"context"
 	"encoding/json"
+	"strings"
 	"time"
 )
 
@@ -142,7 +143,48 @@ type RequestFilter struct {
 	States []RequestState // none: the open and in-progress ones
 	Kind   RequestKind    // empty: every kind
 	Limit  int
-	After  string // the last id of the previous page
+	// After continues the queue: the QueuePlace of the previous page's last
+	// request, as text, or (the older form) its id, which continues from
+	// wherever that request is now.
+	After string
+}
+
+// QueuePlace is a request's place in the queue order: due date, then
+// receipt time, then id. A page's cursor carries its last request's place
+// as the page was read, not the id to look up again, because working a
+// page moves its requests: an extension puts a due date months later, and
+// the next page, read from there, would skip everything in between.
+type QueuePlace struct {
+	DueOn      time.Time // a date
+	ReceivedAt time.Time
+	ID         string
+}
+
+// Place is r's place in the queue.
+func (r Request) Place() QueuePlace {
+	return QueuePlace{DueOn: r.DueOn, ReceivedAt: r.ReceivedAt, ID: r.ID}
+}
+
+// String is the cursor form, safe in a URL query unescaped:
+// 2026-03-02_2026-02-02T09:30:00.000000000Z_<id>.
+func (p QueuePlace) String() string {
+	return p.DueOn.Format(time.DateOnly) + "_" + FormatTime(p.ReceivedAt) + "_" + p.ID
+}
+
+// ParseQueuePlace reads the cursor form of a QueuePlace; ok is false for
+// anything else, such as a bare request id.
+func ParseQueuePlace(s string) (p QueuePlace, ok bool) {
+	due, rest, _ := strings.Cut(s, "_")
+	received, id, _ := strings.Cut(rest, "_")
+	var err1, err2 error
+	p.DueOn, err1 = time.Parse(time.DateOnly, due)
+	p.ReceivedAt, err2 = time.Parse(TimeFormat, received)
+	p.ID = id
+	// Only the exact form: the store compares the text with its own.
+	if err1 != nil || err2 != nil || id == "" || p.String() != s {
+		return QueuePlace{}, false
+	}
+	return p, true
 }
 
 // RequestStore keeps rights requests and carries them out.

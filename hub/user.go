@@ -186,15 +186,18 @@ func SameSecret(got, want string) bool {
 }
 
 // Throttle is the record of failed sign-ins for one key (a login, or a
-// client address).
+// client address). An attempt counts as failed from before its password is
+// checked until it turns out a success.
 type Throttle struct {
 	Failures int
 	Last     time.Time
 }
 
 // Sign-in throttling: after Free failures each further attempt waits twice
-// as long as the one before (1 s, 2 s, 4 s … up to MaxWait); a success, or
-// ThrottleForget without a failure, clears the count.
+// as long as the one before (1 s, 2 s, 4 s … up to MaxWait); ThrottleForget
+// without a failure clears the count. A success clears its login's count
+// and does not count against its address (Forgive): the address keeps only
+// the failures, so one valid sign-in cannot wipe a guesser's record there.
 const (
 	ThrottleFreeLogin = 5  // per login: a person mistyping
 	ThrottleFreeAddr  = 20 // per address: an office behind one NAT
@@ -227,6 +230,19 @@ func (t Throttle) Fail(now time.Time) Throttle {
 	return Throttle{Failures: t.Failures + 1, Last: now}
 }
 
+// Forgive takes back one attempt, counted at at before its password was
+// checked, that turned out to be a success; before is the record as the
+// attempt found it. If nothing was counted since, the record is as before
+// (so a success does not keep older failures from being forgotten either);
+// otherwise only the count drops by one.
+func (t Throttle) Forgive(at time.Time, before Throttle) Throttle {
+	if t.Failures == before.Fail(at).Failures && t.Last.Equal(at) {
+		return before
+	}
+	t.Failures = max(t.Failures-1, 0)
+	return t
+}
+
 // UserStore keeps dashboard users, their sessions and the sign-in throttle.
 type UserStore interface {
 	// AddUser adds a user with an argon2id hash; ECONFLICT if the login exists.
@@ -248,10 +264,15 @@ type UserStore interface {
 	// at now (Throttle.Wait with free attempts) and, if so, counts it as a
 	// failure before the password is even checked, in one transaction: so
 	// attempts made in parallel cannot all slip under the limit. It returns
-	// how long to wait, 0 when the attempt may proceed.
-	AttemptLogin(ctx context.Context, key string, free int, now time.Time) (time.Duration, error)
+	// how long to wait, 0 when the attempt may proceed, and the record as
+	// the attempt found it (for ForgiveAttempt).
+	AttemptLogin(ctx context.Context, key string, free int, now time.Time) (time.Duration, Throttle, error)
 	// ForgetFailures clears key's count after a successful sign-in.
 	ForgetFailures(ctx context.Context, key string) error
+	// ForgiveAttempt takes back the attempt AttemptLogin counted for key at
+	// at, which found the record before, after it turned out a success
+	// (Throttle.Forgive).
+	ForgiveAttempt(ctx context.Context, key string, at time.Time, before Throttle) error
 }
 
 // Quarantined is a record the hub refused, with why.

@@ -183,3 +183,29 @@ func TestThrottle(t *testing.T) {
 		t.Errorf("10 failures from one address: wait %s", w)
 	}
 }
+
+func TestThrottleForgive(t *testing.T) {
+	t0 := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
+	at := t0.Add(10 * time.Minute)
+	stale := hub.Throttle{Failures: 19, Last: at.Add(-hub.ThrottleForget)}
+	for _, c := range []struct {
+		name        string
+		before, now hub.Throttle // as the attempt found it; as it is when forgiven
+		want        hub.Throttle
+	}{
+		{"first attempt", hub.Throttle{}, hub.Throttle{Failures: 1, Last: at}, hub.Throttle{}},
+		{"earlier failures stand, and still age from the last of them",
+			hub.Throttle{Failures: 19, Last: t0}, hub.Throttle{Failures: 20, Last: at}, hub.Throttle{Failures: 19, Last: t0}},
+		{"forgotten failures stay forgotten", stale, hub.Throttle{Failures: 1, Last: at}, stale},
+		{"a later attempt keeps its count and time",
+			hub.Throttle{Failures: 3, Last: t0}, hub.Throttle{Failures: 5, Last: at.Add(time.Second)}, hub.Throttle{Failures: 4, Last: at.Add(time.Second)}},
+		{"a parallel attempt at the same instant keeps its count",
+			hub.Throttle{Failures: 3, Last: t0}, hub.Throttle{Failures: 5, Last: at}, hub.Throttle{Failures: 4, Last: at}},
+		{"never below zero", hub.Throttle{Failures: 3, Last: t0}, hub.Throttle{}, hub.Throttle{}},
+	} {
+		got := c.now.Forgive(at, c.before)
+		if got.Failures != c.want.Failures || !got.Last.Equal(c.want.Last) {
+			t.Errorf("%s: %+v forgiven is %+v, want %+v", c.name, c.now, got, c.want)
+		}
+	}
+}

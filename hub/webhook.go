@@ -33,10 +33,16 @@ type Webhook struct {
 // Secrets are the keys deliveries at now are signed with: the current one
 // and, during a rotation's grace period, the one before.
 func (w *Webhook) Secrets(now time.Time) []string {
-	if w.OldSecret != "" && w.OldUntil != nil && now.Before(*w.OldUntil) {
+	if w.Rotating(now) {
 		return []string{w.Secret, w.OldSecret}
 	}
 	return []string{w.Secret}
+}
+
+// Rotating reports whether at now a rotation's grace period runs: the
+// secret before the current one still signs.
+func (w *Webhook) Rotating(now time.Time) bool {
+	return w.OldSecret != "" && w.OldUntil != nil && now.Before(*w.OldUntil)
 }
 
 // WebhookUpdate changes a webhook; nil fields stay as they are.
@@ -159,6 +165,9 @@ type WebhookStore interface {
 	UpdateWebhook(ctx context.Context, id string, u WebhookUpdate) (*Webhook, error)
 	// RotateWebhookSecret gives a webhook a new secret; the old one signs
 	// deliveries too for grace, so receivers can switch without a gap.
+	// While a rotation's grace runs, another with grace is ECONFLICT (it
+	// would end the older secret early); one with grace 0 cuts off every
+	// older secret at once.
 	RotateWebhookSecret(ctx context.Context, id string, grace time.Duration) (*Webhook, error)
 	// ResumeWebhook clears a pause; with skip, the notification it stopped
 	// at is logged as skipped and passed over, else it is tried again.

@@ -687,3 +687,56 @@ func TestLoginThrottlePerAddress(t *testing.T) {
 		t.Fatalf("after %d failures from one address: %d", hub.ThrottleFreeAddr, r.Status)
 	}
 }
+
+// Everyone behind one NAT or reverse proxy shares an address: their
+// successful sign-ins must not count against it, yet one success must not
+// wipe a guesser's failures there either.
+func TestSuccessfulSignInsDoNotCountAgainstTheAddress(t *testing.T) {
+	e := newEnv(t)
+	for i := range 2 * hub.ThrottleFreeAddr {
+		if r := e.client().login(password); r.Status != http.StatusSeeOther {
+			t.Fatalf("successful sign-in %d: %d, Retry-After %q", i+1, r.Status, r.Header.Get("Retry-After"))
+		}
+		e.advance(2 * time.Minute)
+	}
+	guess := func(i int) resp {
+		return e.client().post("/dashboard/login", url.Values{"login": {fmt.Sprintf("user%d", i)}, "password": {"guess"}})
+	}
+	for i := range hub.ThrottleFreeAddr - 1 {
+		if r := guess(i); r.Status != http.StatusUnauthorized {
+			t.Fatalf("guess %d: %d", i+1, r.Status)
+		}
+	}
+	if r := e.client().login(password); r.Status != http.StatusSeeOther {
+		t.Fatalf("sign-in among the guesses: %d", r.Status)
+	}
+	if r := guess(hub.ThrottleFreeAddr); r.Status != http.StatusUnauthorized {
+		t.Fatalf("guess %d: %d", hub.ThrottleFreeAddr, r.Status)
+	}
+	if r := guess(hub.ThrottleFreeAddr + 1); r.Status != http.StatusTooManyRequests {
+		t.Fatalf("guess %d, after a success in between: %d, want 429", hub.ThrottleFreeAddr+1, r.Status)
+	}
+}
+
+// An address's failures are forgotten an hour after the last of them, even
+// while its users keep signing in.
+func TestSignInsDoNotKeepTheAddressFailuresAlive(t *testing.T) {
+	e := newEnv(t)
+	guessAll := func(round int) {
+		t.Helper()
+		for i := range hub.ThrottleFreeAddr {
+			r := e.client().post("/dashboard/login", url.Values{"login": {fmt.Sprintf("user%d", i)}, "password": {"guess"}})
+			if r.Status != http.StatusUnauthorized {
+				t.Fatalf("round %d, guess %d: %d", round, i+1, r.Status)
+			}
+		}
+	}
+	guessAll(1)
+	for range hub.ThrottleForget / (10 * time.Minute) {
+		e.advance(10 * time.Minute)
+		if r := e.client().login(password); r.Status != http.StatusSeeOther {
+			t.Fatalf("sign-in at %s: %d", e.clock(), r.Status)
+		}
+	}
+	guessAll(2)
+}

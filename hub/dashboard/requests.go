@@ -104,7 +104,7 @@ func (h *Handler) requests(w http.ResponseWriter, r *http.Request, s *hub.Sessio
 		"Kinds": requestKinds, "States": requestStates, "Overdue": overdue, "Soon": soon, "CSRF": s.CSRF,
 		"Done": q.Get("done"), "Failed": q["failed"]}
 	if len(rs) == f.Limit {
-		next := url.Values{"state": {state}, "after": {rs[len(rs)-1].ID}}
+		next := url.Values{"state": {state}, "after": {rs[len(rs)-1].Place().String()}}
 		if f.Kind != "" {
 			next.Set("kind", string(f.Kind))
 		}

@@ -146,11 +146,13 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	now := h.Now()
+	addrKey := "addr:" + clientAddr(r)
+	var addrBefore hub.Throttle
 	for _, k := range []struct {
 		key  string
 		free int
-	}{{"login:" + login, hub.ThrottleFreeLogin}, {"addr:" + clientAddr(r), hub.ThrottleFreeAddr}} {
-		wait, err := h.Store.AttemptLogin(ctx, k.key, k.free, now)
+	}{{"login:" + login, hub.ThrottleFreeLogin}, {addrKey, hub.ThrottleFreeAddr}} {
+		wait, before, err := h.Store.AttemptLogin(ctx, k.key, k.free, now)
 		if err != nil {
 			h.fail(w, r, nil, err)
 			return
@@ -161,6 +163,9 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 			h.Logger.Warn("dashboard sign-in throttled", "key", strings.SplitN(k.key, ":", 2)[0], "remote", clientAddr(r), "wait", wait)
 			again(http.StatusTooManyRequests, fmt.Sprintf("Too many failed sign-ins. Try again in %d seconds.", secs))
 			return
+		}
+		if k.key == addrKey {
+			addrBefore = before
 		}
 	}
 	hash, err := h.Store.PasswordHash(ctx, login)
@@ -176,7 +181,13 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 		again(http.StatusUnauthorized, "Wrong login or password.")
 		return
 	}
+	// The address keeps only its failures: the people behind one NAT or
+	// proxy sign in all day, but a guesser's count there must stand.
 	if err := h.Store.ForgetFailures(ctx, "login:"+login); err != nil {
+		h.fail(w, r, nil, err)
+		return
+	}
+	if err := h.Store.ForgiveAttempt(ctx, addrKey, now, addrBefore); err != nil {
 		h.fail(w, r, nil, err)
 		return
 	}

@@ -3,6 +3,7 @@ package http
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"testing"
 )
 
@@ -46,14 +47,15 @@ func FuzzReadChecks(f *testing.F) {
 }
 
 // FuzzDecodeCheckLine: whatever the fast path accepts, encoding/json reads
-// the same way; what it refuses still gets encoding/json's answer.
+// the same way; what it refuses still gets encoding/json's answer; and no
+// line is accepted unless it is one JSON value, nothing after it.
 func FuzzDecodeCheckLine(f *testing.F) {
 	for _, seed := range []string{
 		`{"email":"a@b.it","purpose":"newsletter"}`,
 		` { "phone" : "+39 333 123 4567" , "purpose":"sms", "ref":"row-7" } `,
 		`{}`, `{"email":"a@b.it","email":"c@d.it"}`, `{"EMAIL":"a@b.it"}`, `{"email":null}`,
 		`{"email":"a\u0040b.it","purpose":"sms"}`, `{"email":"è@b.it"}`, `{"email":"a@b.it"} x`,
-		`{"email":"a@b.it"}{}`, `{"purpose":1}`, `{"other":"x"}`, `[]`, `"x"`, `{"email":"a@b.it",}`,
+		`{"email":"a@b.it"}{}`, `{"email":"a@b.it"}]`, `{"email":"a@b.it"}` + "\u00a0", `{"purpose":1}`, `{"other":"x"}`, `[]`, `"x"`, `{"email":"a@b.it",}`,
 	} {
 		f.Add([]byte(seed))
 	}
@@ -62,6 +64,9 @@ func FuzzDecodeCheckLine(f *testing.F) {
 		slow, err := slowCheckLine(line)
 		if ok && (err != nil || fast != slow) {
 			t.Fatalf("fast path read %q as %+v; encoding/json: %+v, %v", line, fast, slow, err)
+		}
+		if err == nil && !json.Valid(line) {
+			t.Fatalf("slowCheckLine accepted %q, which is not one JSON value, as %+v", line, slow)
 		}
 		got, gerr := decodeCheckLine(line)
 		if (gerr == nil) != (err == nil) || got != slow {

@@ -169,6 +169,12 @@ func TestBulkCheck(t *testing.T) {
 		case i == 9:
 			in.WriteString("\n") // blank: skipped, still counted
 			want[line] = ""
+		case i == 16: // two checks on one line would answer only the first
+			in.WriteString(`{"email":"p1@esempio.it","purpose":"newsletter"}{"email":"p2@esempio.it","purpose":"newsletter"}` + "\n")
+			want[line] = `error:line 17 is not a JSON object {"email"|"phone", "purpose"}: more follows the object at byte 49`
+		case i == 17:
+			in.WriteString(`{"email":"p1@esempio.it","purpose":"newsletter"} trailing garbage` + "\n")
+			want[line] = `error:line 18 is not a JSON object {"email"|"phone", "purpose"}: more follows the object at byte 50`
 		case phones[i][0] != "":
 			fmt.Fprintf(&in, `{"phone":%q,"purpose":"newsletter","ref":"crm-%d"}`+"\n", phones[i][0], i)
 			want[line] = phones[i][1]

@@ -19,12 +19,20 @@ func decodeCheckLine(line []byte) (checkLine, error) {
 	return slowCheckLine(line)
 }
 
+// slowCheckLine decodes a line with encoding/json. A Decoder reads only
+// the first value, so what follows it is refused here: otherwise a second
+// object on the line would go unanswered and garbage after one unnoticed.
 func slowCheckLine(line []byte) (checkLine, error) {
 	var cl checkLine
 	dec := json.NewDecoder(bytes.NewReader(line))
 	dec.DisallowUnknownFields()
-	err := dec.Decode(&cl)
-	return cl, err
+	if err := dec.Decode(&cl); err != nil {
+		return checkLine{}, err
+	}
+	if next := skipSpace(line, int(dec.InputOffset())); next != len(line) {
+		return checkLine{}, fmt.Errorf("more follows the object at byte %d (one object per line)", next+1)
+	}
+	return cl, nil
 }
 
 // fastCheckLine parses {"key":"value",…} with keys email, phone, purpose

@@ -130,7 +130,7 @@ func (s *Server) requests(w http.ResponseWriter, r *http.Request) {
 	}
 	out := map[string]any{"requests": rs}
 	if len(rs) == f.Limit {
-		out["next_after"] = rs[len(rs)-1].ID
+		out["next_after"] = rs[len(rs)-1].Place().String()
 	}
 	writeJSON(w, http.StatusOK, out)
 }

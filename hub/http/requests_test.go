@@ -3,6 +3,7 @@ package http_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -89,5 +90,51 @@ func TestRequestsAPIRefusals(t *testing.T) {
 	}
 	if code, runs := send(t, "GET", s.URL()+"/api/v1/retention", read, ""); code != 200 || runs["runs"] == nil {
 		t.Fatalf("retention: %d %v", code, runs)
+	}
+}
+
+// Paging through the queue while working it (extending what each page
+// shows) shows every request: next_after carries the place the page ended
+// at, not an id whose place the extension moved.
+func TestRequestPagesWhileWorkingTheQueue(t *testing.T) {
+	s, st := mustServe(t)
+	ctx := context.Background()
+	admin, _ := st.CreateToken(ctx, hub.ScopeAdmin)
+	u := s.URL() + "/api/v1/requests"
+	var all []string
+	for i := range 6 {
+		code, r := send(t, "POST", u, admin, fmt.Sprintf(`{"kind":"access","email":"p%d@example.com"}`, i))
+		if code != 201 {
+			t.Fatalf("create: %d %v", code, r)
+		}
+		all = append(all, r["id"].(string))
+	}
+	seen := map[string]bool{}
+	after := ""
+	for range 10 {
+		code, out := send(t, "GET", u+"?limit=2&after="+after, admin, "")
+		if code != 200 {
+			t.Fatalf("page after %q: %d %v", after, code, out)
+		}
+		rs, _ := out["requests"].([]any)
+		for _, r := range rs {
+			id := r.(map[string]any)["id"].(string)
+			if !seen[id] {
+				seen[id] = true
+				if c, o := send(t, "POST", u+"/actions", admin, `{"ids":["`+id+`"],"action":"extend","note":"complex"}`); c != 200 || o["failed"] != 0.0 {
+					t.Fatalf("extend %s: %d %v", id, c, o)
+				}
+			}
+		}
+		next, _ := out["next_after"].(string)
+		if next == "" {
+			break
+		}
+		after = next
+	}
+	for _, id := range all {
+		if !seen[id] {
+			t.Errorf("request %s was on no page", id)
+		}
 	}
 }

@@ -125,3 +125,25 @@ func TestNoticePage(t *testing.T) {
 		t.Fatalf("pending receipt: %d %s", resp.StatusCode, b)
 	}
 }
+
+// A second rotation within the first's grace period is a 409 that says
+// until when and how to cut the old secrets off now.
+func TestRotateWebhookSecretTwice(t *testing.T) {
+	s, st := mustServe(t)
+	admin, _ := st.CreateToken(context.Background(), hub.ScopeAdmin)
+	code, w := send(t, "POST", s.URL()+"/api/v1/webhooks", admin, `{"url":"https://crm.example.com/h","events":["*"]}`)
+	if code != 201 {
+		t.Fatalf("create: %d %v", code, w)
+	}
+	u := s.URL() + "/api/v1/webhooks/" + w["id"].(string) + "/rotate-secret"
+	if code, out := send(t, "POST", u, admin, `{"grace":"1h"}`); code != 200 || out["secret"] == w["secret"] {
+		t.Fatalf("rotate: %d %v", code, out)
+	}
+	code, out := send(t, "POST", u, admin, `{"grace":"1h"}`)
+	if m := message(out); code != 409 || !strings.Contains(m, "grace period") || !strings.Contains(m, "signs deliveries until") || !strings.Contains(m, "grace 0s") {
+		t.Fatalf("rotate again within the grace period: %d %q", code, m)
+	}
+	if code, out := send(t, "POST", u, admin, `{"grace":"0s"}`); code != 200 || out["secret"] == nil {
+		t.Fatalf("rotate with grace 0s: %d %v", code, out)
+	}
+}

@@ -173,7 +173,7 @@ func (s *Store) request(ctx context.Context, q querier, id string) (*hub.Request
 }
 
 // Requests returns the queue sorted by due date, then received time; After
-// continues after the request with that id.
+// continues after a place in it (hub.RequestFilter).
 func (s *Store) Requests(ctx context.Context, f hub.RequestFilter) ([]hub.Request, error) {
 	states := f.States
 	if len(states) == 0 {
@@ -198,16 +198,12 @@ func (s *Store) Requests(ctx context.Context, f hub.RequestFilter) ([]hub.Reques
 	}
 	args = append(args, string(f.Kind), string(f.Kind))
 	if f.After != "" {
-		var due, received string
-		err := s.db.R.QueryRowContext(ctx, `SELECT due_on, received_at FROM requests WHERE id = ?`, f.After).Scan(&due, &received)
-		if errors.Is(err, sql.ErrNoRows) {
-			return nil, apperr.Errorf(apperr.EINVALID, "after: no request %s (pass the last id of the previous page)", f.After)
-		}
+		p, err := s.queuePlace(ctx, f.After)
 		if err != nil {
 			return nil, err
 		}
 		q += ` AND (due_on, received_at, id) > (?, ?, ?)`
-		args = append(args, due, received, f.After)
+		args = append(args, p.DueOn.Format(dateFormat), hub.FormatTime(p.ReceivedAt), p.ID)
 	}
 	q += ` ORDER BY due_on, received_at, id LIMIT ?`
 	args = append(args, limit)
@@ -225,6 +221,25 @@ func (s *Store) Requests(ctx context.Context, f hub.RequestFilter) ([]hub.Reques
 		out = append(out, *r)
 	}
 	return out, rows.Err()
+}
+
+// queuePlace reads a RequestFilter.After: a cursor, or a bare request id
+// (the older form), placed where that request is now.
+func (s *Store) queuePlace(ctx context.Context, after string) (hub.QueuePlace, error) {
+	if p, ok := hub.ParseQueuePlace(after); ok {
+		return p, nil
+	}
+	var due, received string
+	err := s.db.R.QueryRowContext(ctx, `SELECT due_on, received_at FROM requests WHERE id = ?`, after).Scan(&due, &received)
+	if errors.Is(err, sql.ErrNoRows) {
+		return hub.QueuePlace{}, apperr.Errorf(apperr.EINVALID, "after: %q is neither a next_after cursor nor a request id (pass next_after of the previous page)", after)
+	}
+	if err != nil {
+		return hub.QueuePlace{}, fmt.Errorf("read request %s: %w", after, err)
+	}
+	p := hub.QueuePlace{ReceivedAt: parseTime(received), ID: after}
+	p.DueOn, _ = time.Parse(dateFormat, due)
+	return p, nil
 }
 
 // ActOnRequests applies one action to many requests; each succeeds or

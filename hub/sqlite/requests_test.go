@@ -5,7 +5,9 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -189,6 +191,60 @@ func TestRequestActionsAndRefusals(t *testing.T) {
 	}
 	if len(types) != 7 || types[0] != hub.NotifyRequestCreated || types[6] != hub.NotifyRequestUpdated {
 		t.Fatalf("notifications %v", types)
+	}
+}
+
+// Working the queue page by page (extending what a page shows, which moves
+// those requests months later) must not make the next page skip any.
+func TestRequestPagesWhileExtending(t *testing.T) {
+	e := mustOpen(t)
+	ctx := context.Background()
+	loc := rome(t)
+	c := &clock{now: time.Date(2027, 1, 4, 10, 0, 0, 0, loc)}
+	e.st.Now, e.st.Location = c.Now, loc
+	var ids []string
+	for i := range 6 {
+		ids = append(ids, e.create(hub.NewRequest{Kind: hub.RequestAccess, Email: fmt.Sprintf("p%d@example.com", i)}).ID)
+		c.now = c.now.Add(24 * time.Hour)
+	}
+	var seen []string
+	f := hub.RequestFilter{Limit: 2}
+	for range 10 {
+		page, err := e.st.Requests(ctx, f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range page {
+			seen = append(seen, r.ID)
+			if r.Extended == "" {
+				if out := e.act(hub.ActExtend, "many records", r.ID); out[0].Error != "" {
+					t.Fatal(out[0].Error)
+				}
+			}
+		}
+		if len(page) < f.Limit {
+			break
+		}
+		f.After = page[len(page)-1].Place().String()
+	}
+	// Each in its place, then each again at its extended place.
+	if want := append(slices.Clone(ids), ids...); !slices.Equal(seen, want) {
+		t.Errorf("pages showed\n%v\nwant\n%v", seen, want)
+	}
+	// The older cursor, a bare id, continues from where that request is now.
+	page, err := e.st.Requests(ctx, hub.RequestFilter{After: ids[3]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, r := range page {
+		got = append(got, r.ID)
+	}
+	if !slices.Equal(got, ids[4:]) {
+		t.Errorf("after the id %s: %v, want %v", ids[3], got, ids[4:])
+	}
+	if _, err := e.st.Requests(ctx, hub.RequestFilter{After: "2027-02-30_x_" + ids[0]}); apperr.Code(err) != apperr.EINVALID || !strings.Contains(apperr.Message(err), "after") {
+		t.Errorf("a malformed cursor: %v", err)
 	}
 }
 

@@ -162,28 +162,66 @@ func (s *Store) EndSession(ctx context.Context, id string) error {
 
 // AttemptLogin checks key's throttle and counts the attempt, atomically
 // (one immediate transaction on the single writer connection).
-func (s *Store) AttemptLogin(ctx context.Context, key string, free int, now time.Time) (time.Duration, error) {
+func (s *Store) AttemptLogin(ctx context.Context, key string, free int, now time.Time) (time.Duration, hub.Throttle, error) {
 	tx, err := s.db.W.BeginTx(ctx, nil)
 	if err != nil {
-		return 0, err
+		return 0, hub.Throttle{}, err
 	}
 	defer tx.Rollback()
+	before, err := readThrottle(ctx, tx, key)
+	if err != nil {
+		return 0, hub.Throttle{}, err
+	}
+	if wait := before.Wait(free, now); wait > 0 {
+		return wait, before, nil
+	}
+	if err := writeThrottle(ctx, tx, key, before.Fail(now)); err != nil {
+		return 0, hub.Throttle{}, err
+	}
+	return 0, before, tx.Commit()
+}
+
+// ForgiveAttempt takes back a successful attempt from key's count.
+func (s *Store) ForgiveAttempt(ctx context.Context, key string, at time.Time, before hub.Throttle) error {
+	tx, err := s.db.W.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	t, err := readThrottle(ctx, tx, key)
+	if err != nil {
+		return err
+	}
+	if err := writeThrottle(ctx, tx, key, t.Forgive(at, before)); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+func readThrottle(ctx context.Context, tx *sql.Tx, key string) (hub.Throttle, error) {
 	var t hub.Throttle
 	var last string
-	err = tx.QueryRowContext(ctx, `SELECT failures, last FROM login_throttle WHERE key = ?`, key).Scan(&t.Failures, &last)
+	err := tx.QueryRowContext(ctx, `SELECT failures, last FROM login_throttle WHERE key = ?`, key).Scan(&t.Failures, &last)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
-		return 0, fmt.Errorf("read login throttle: %w", err)
+		return hub.Throttle{}, fmt.Errorf("read login throttle: %w", err)
 	}
 	t.Last = parseTime(last)
-	if wait := t.Wait(free, now); wait > 0 {
-		return wait, nil
+	return t, nil
+}
+
+// writeThrottle stores key's record; one without failures is deleted.
+func writeThrottle(ctx context.Context, tx *sql.Tx, key string, t hub.Throttle) error {
+	var err error
+	if t.Failures == 0 {
+		_, err = tx.ExecContext(ctx, `DELETE FROM login_throttle WHERE key = ?`, key)
+	} else {
+		_, err = tx.ExecContext(ctx, `INSERT INTO login_throttle (key, failures, last) VALUES (?, ?, ?)
+		ON CONFLICT (key) DO UPDATE SET failures = excluded.failures, last = excluded.last`, key, t.Failures, hub.FormatTime(t.Last))
 	}
-	t = t.Fail(now)
-	if _, err := tx.ExecContext(ctx, `INSERT INTO login_throttle (key, failures, last) VALUES (?, ?, ?)
-		ON CONFLICT (key) DO UPDATE SET failures = excluded.failures, last = excluded.last`, key, t.Failures, hub.FormatTime(t.Last)); err != nil {
-		return 0, fmt.Errorf("write login throttle: %w", err)
+	if err != nil {
+		return fmt.Errorf("write login throttle: %w", err)
 	}
-	return 0, tx.Commit()
+	return nil
 }
 
 // ForgetFailures clears key's failed sign-ins.

@@ -98,7 +98,10 @@ func (s *Store) UpdateWebhook(ctx context.Context, id string, u hub.WebhookUpdat
 }
 
 // RotateWebhookSecret gives a webhook a new secret and keeps the current
-// one signing for grace.
+// one signing for grace. Only one older secret is kept, so while the last
+// rotation's grace runs a rotation with grace is refused: it would end the
+// older secret before the time the last one promised receivers. One with
+// no grace is the way to cut secrets off, and ends both at once.
 func (s *Store) RotateWebhookSecret(ctx context.Context, id string, grace time.Duration) (*hub.Webhook, error) {
 	if grace < 0 || grace > 30*24*time.Hour {
 		return nil, apperr.Errorf(apperr.EINVALID, "the grace period must be between 0 and 720h")
@@ -107,13 +110,30 @@ func (s *Store) RotateWebhookSecret(ctx context.Context, id string, grace time.D
 	if err != nil {
 		return nil, err
 	}
-	res, err := s.db.W.ExecContext(ctx, `UPDATE webhooks SET old_secret = secret, old_until = ?, secret = ? WHERE id = ?`,
-		hub.FormatTime(s.Now().Add(grace)), secret, id)
+	tx, err := s.db.W.BeginTx(ctx, nil)
 	if err != nil {
+		return nil, err
+	}
+	defer tx.Rollback()
+	w, err := scanWebhook(tx.QueryRowContext(ctx, `SELECT `+webhookCols+` FROM webhooks WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, apperr.Errorf(apperr.ENOTFOUND, "no webhook %q ('attesta-hub webhook list' shows them)", id)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read webhook: %w", err)
+	}
+	now := s.Now()
+	if grace > 0 && w.Rotating(now) {
+		return nil, apperr.Errorf(apperr.ECONFLICT, "webhook %s is still in its last rotation's grace period: the secret before the current one "+
+			"signs deliveries until %s. Rotate again after that, or now with grace 0s, which cuts off both older secrets at once",
+			id, w.OldUntil.UTC().Format(time.RFC3339))
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE webhooks SET old_secret = secret, old_until = ?, secret = ? WHERE id = ?`,
+		hub.FormatTime(now.Add(grace)), secret, id); err != nil {
 		return nil, fmt.Errorf("rotate webhook secret: %w", err)
 	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return nil, apperr.Errorf(apperr.ENOTFOUND, "no webhook %q ('attesta-hub webhook list' shows them)", id)
+	if err := tx.Commit(); err != nil {
+		return nil, err
 	}
 	return s.Webhook(ctx, id)
 }

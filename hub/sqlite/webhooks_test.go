@@ -2,6 +2,8 @@ package sqlite_test
 
 import (
 	"context"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -143,6 +145,54 @@ func TestWebhookCursorPauseAndLog(t *testing.T) {
 	e.st.DB().R.QueryRow(`SELECT COUNT(*) FROM webhook_deliveries`).Scan(&left)
 	if left != 0 {
 		t.Fatalf("%d log rows outlived their webhook", left)
+	}
+}
+
+// A rotation promises receivers the old secret until its grace ends, so a
+// second rotation within it is refused rather than end that secret early;
+// one with no grace still cuts every old secret off at once.
+func TestRotateWebhookSecretWithinGrace(t *testing.T) {
+	e := mustOpen(t)
+	ctx := context.Background()
+	now := t0.Add(time.Hour)
+	e.st.Now = func() time.Time { return now }
+	w, err := e.st.CreateWebhook(ctx, hub.NewWebhook{URL: "https://crm.example.com/h", Events: []string{"*"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s0 := w.Secret
+	w1, err := e.st.RotateWebhookSecret(ctx, w.ID, 24*time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now = now.Add(10 * time.Minute)
+	_, err = e.st.RotateWebhookSecret(ctx, w.ID, 24*time.Hour)
+	if apperr.Code(err) != apperr.ECONFLICT || !strings.Contains(apperr.Message(err), "until 2026-03-11T11:00:00Z") ||
+		!strings.Contains(apperr.Message(err), "grace 0s") {
+		t.Fatalf("a second rotation within the grace period: %v", err)
+	}
+	if got, _ := e.st.Webhook(ctx, w.ID); !slices.Equal(got.Secrets(now), []string{w1.Secret, s0}) {
+		t.Fatalf("the refused rotation changed the secrets: %v", got.Secrets(now))
+	}
+	// Cutting off: only the new secret signs, from now.
+	w2, err := e.st.RotateWebhookSecret(ctx, w.ID, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := w2.Secrets(now); len(got) != 1 || got[0] == w1.Secret || got[0] == s0 {
+		t.Fatalf("after a rotation without grace: %v", got)
+	}
+	// Nothing is in its grace period any more: a rotation with grace goes ahead.
+	w3, err := e.st.RotateWebhookSecret(ctx, w.ID, time.Hour)
+	if err != nil || !slices.Equal(w3.Secrets(now), []string{w3.Secret, w2.Secret}) {
+		t.Fatalf("a rotation after the cut-off: %v %v", w3, err)
+	}
+	now = now.Add(time.Hour)
+	if _, err := e.st.RotateWebhookSecret(ctx, w.ID, time.Hour); err != nil {
+		t.Fatalf("a rotation once the grace period is over: %v", err)
+	}
+	if _, err := e.st.RotateWebhookSecret(ctx, "nope", time.Hour); apperr.Code(err) != apperr.ENOTFOUND {
+		t.Fatalf("rotating no webhook: %v", err)
 	}
 }
 

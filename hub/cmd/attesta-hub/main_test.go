@@ -138,3 +138,32 @@ func TestSubcommandsReadDataFromConfig(t *testing.T) {
 		t.Fatalf("hub.db not in the configured data folder: %v", err)
 	}
 }
+
+// rotate-secret within a rotation's grace period is refused, saying how to
+// cut the old secrets off; --grace 0s does, and says so.
+func TestWebhookRotateSecretCommand(t *testing.T) {
+	data := t.TempDir()
+	out, err := run(t, "webhook", "add", "--data", data, "--events", "*", "https://crm.example.com/h")
+	if err != nil {
+		t.Fatalf("add: %v", err)
+	}
+	ws, err := run(t, "webhook", "list", "--data", data, "--json")
+	if err != nil || !strings.Contains(ws, `"id":"`) {
+		t.Fatalf("list: %s %v (add printed %q)", ws, err, out)
+	}
+	id := strings.SplitN(strings.SplitN(ws, `"id":"`, 2)[1], `"`, 2)[0]
+	rotate := func(grace string) (string, error) {
+		var stdout, stderr bytes.Buffer
+		err := Run(context.Background(), []string{"webhook", "rotate-secret", "--data", data, "--grace", grace, id}, &stdout, &stderr)
+		return stdout.String() + stderr.String(), err
+	}
+	if out, err := rotate("1h"); err != nil || !strings.Contains(out, "signed\nwith the old and the new one") {
+		t.Fatalf("rotate: %q %v", out, err)
+	}
+	if _, err := rotate("1h"); apperr.Code(err) != apperr.ECONFLICT || !strings.Contains(cli.Message(err), "grace 0s") {
+		t.Fatalf("rotate again within the grace period: %v", err)
+	}
+	if out, err := rotate("0s"); err != nil || !strings.Contains(out, "The old secrets no longer sign") {
+		t.Fatalf("rotate with --grace 0s: %q %v", out, err)
+	}
+}

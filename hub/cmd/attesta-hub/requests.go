@@ -58,7 +58,7 @@ func requestCmd(ctx context.Context, cmd string, args []string, stdin io.Reader,
 		states = fs.String("state", "", "comma-separated states (default open,in_progress): open, in_progress, done, refused")
 		kind = fs.String("kind", "", "only this kind")
 		limit = fs.Int("limit", 100, "at most this many (1-1000)")
-		after = fs.String("after", "", "continue after this request id")
+		after = fs.String("after", "", "continue after this next_after cursor, or this request id")
 	case "request create":
 		kind = fs.String("kind", "", "access, erasure, portability, objection or rectification")
 		email = fs.String("email", "", "the person's email")

@@ -128,8 +128,12 @@ func webhookCmd(ctx context.Context, cmd string, args []string, stdout, stderr i
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(stderr, "Webhook %s has a new signing secret, below, shown only this once. Until %s deliveries are signed\nwith the old and the new one, so the receiver can switch to it meanwhile.\n",
-			w.ID, w.OldUntil.Local().Format(time.DateTime))
+		if *grace == 0 {
+			fmt.Fprintf(stderr, "Webhook %s has a new signing secret, below, shown only this once. The old secrets no longer sign\ndeliveries: the receiver must switch to it now.\n", w.ID)
+		} else {
+			fmt.Fprintf(stderr, "Webhook %s has a new signing secret, below, shown only this once. Until %s deliveries are signed\nwith the old and the new one, so the receiver can switch to it meanwhile.\n",
+				w.ID, w.OldUntil.Local().Format(time.DateTime))
+		}
 		fmt.Fprintln(stdout, w.Secret)
 	case "webhook remove":
 		if err := st.DeleteWebhook(ctx, fs.Arg(0)); err != nil {
