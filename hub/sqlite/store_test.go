@@ -234,6 +234,23 @@ func TestIngestRefusesCaseFoldedKey(t *testing.T) {
 	}
 }
 
+// A signed envelope followed by a stray "}" is quarantined; SQLite calls it
+// malformed JSON, so storing it failed the whole batch, again on every retry.
+func TestIngestRefusesTrailingCloser(t *testing.T) {
+	e := mustOpen(t)
+	r1 := e.rec("e1", 1, "", "a@x.it")
+	b := append(append([]byte(nil), e.rec("e1", 2, r1.HashHex(), "b@x.it").Envelope...), '}')
+	bad := record.Signed{Envelope: b, Sig: ed25519.Sign(e.priv, append([]byte("attesta/record/v1\n"), b...))}
+	if err := bad.Verify(e.dev.SignKey); err != nil {
+		t.Fatal(err)
+	}
+	in := []hub.Incoming{e.v.Verify(r1), e.v.Verify(bad)}
+	res, err := e.st.Ingest(context.Background(), e.dev.ID, in)
+	if err != nil || res.Accepted != 1 || len(res.Rejected) != 1 || res.Rejected[0].Reason != "malformed envelope: trailing data" {
+		t.Fatalf("%+v %v", res, err)
+	}
+}
+
 func TestEnrollmentRefusals(t *testing.T) {
 	ctx := context.Background()
 	e := mustOpen(t)

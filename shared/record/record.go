@@ -18,6 +18,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"time"
 
 	"github.com/attesta/attesta/shared/hlc"
@@ -277,7 +278,9 @@ func strictEnvelope(b []byte) (*Envelope, error) {
 	if err := dec.Decode(&e); err != nil {
 		return nil, fmt.Errorf("malformed envelope: %w", err)
 	}
-	if dec.More() {
+	// More would stop at a stray "}" or "]", which SQLite's JSON functions
+	// call malformed.
+	if _, err := dec.Token(); err != io.EOF {
 		return nil, errors.New("malformed envelope: trailing data")
 	}
 	if err := jsonscan.CheckKeys(b, envelopeKeys); err != nil {

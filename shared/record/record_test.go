@@ -138,6 +138,21 @@ func TestDecodeRefusesAmbiguousKeys(t *testing.T) {
 	}
 }
 
+// encoding/json's More stops at a stray "}" or "]" after the envelope, but
+// SQLite's JSON functions call such bytes malformed, and the hub could not
+// store them.
+func TestDecodeRefusesTrailingCloser(t *testing.T) {
+	_, priv, _ := ed25519.GenerateKey(rand.Reader)
+	s, _ := record.Sign(envelope(), priv)
+	for _, tail := range []string{"}", "]", " }", "\n]\n", " "} {
+		b := append(append([]byte(nil), s.Envelope...), tail...)
+		_, err := record.Signed{Envelope: b}.Decode()
+		if want := strings.TrimSpace(tail) != ""; want && (err == nil || err.Error() != "malformed envelope: trailing data") || !want && err != nil {
+			t.Errorf("%q after the envelope: %v", tail, err)
+		}
+	}
+}
+
 func TestCountersign(t *testing.T) {
 	pub, priv, _ := ed25519.GenerateKey(rand.Reader)
 	sig := record.Countersign(priv, "abc", "2026-11-22T10:00:00Z")

@@ -19,6 +19,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 
 	"github.com/attesta/attesta/shared/catalog"
 	"github.com/attesta/attesta/shared/hlc"
@@ -201,7 +202,8 @@ func decodeStrict(b []byte) (*Frame, error) {
 	if err := dec.Decode(&f); err != nil {
 		return nil, fmt.Errorf("malformed frame: %w", err)
 	}
-	if dec.More() {
+	// More would stop at a stray "}" or "]".
+	if _, err := dec.Token(); err != io.EOF {
 		return nil, errors.New("malformed frame: trailing data")
 	}
 	if err := jsonscan.CheckKeys(b, frameKeys); err != nil {
