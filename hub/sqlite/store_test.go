@@ -206,6 +206,51 @@ func TestQuarantineDoesNotBlock(t *testing.T) {
 	}
 }
 
+// A withdrawal that names its consent with "Ref" is quarantined: encoding/json
+// would read it as "ref" and the hub would apply it, while the queries that
+// find withdrawals with json_extract(envelope, '$.ref') (receipt page, proof
+// bundles, erasure) would not see it.
+func TestIngestRefusesCaseFoldedKey(t *testing.T) {
+	e := mustOpen(t)
+	r1 := e.rec("e1", 1, "", "a@x.it")
+	consent, _ := r1.Decode()
+	id, _ := uuid.NewV7()
+	w := &record.Envelope{Schema: 1, ID: id.String(), Kind: record.Withdrawn, Collector: e.dev.ID, Epoch: "e1", Seq: 2, Prev: r1.HashHex(),
+		CapturedAt: time.Now().Format(time.RFC3339Nano), HLC: hlc.New(time.Now().UnixMilli(), 0), Touchpoint: "fair-milano-b12", Language: "it",
+		Notice: consent.Notice, Purposes: []record.Choice{{Purpose: "newsletter"}}, Ref: consent.ID}
+	b, _ := w.Marshal()
+	b = []byte(strings.Replace(string(b), `"ref"`, `"Ref"`, 1))
+	withdrawal := record.Signed{Envelope: b, Sig: ed25519.Sign(e.priv, append([]byte("attesta/record/v1\n"), b...))}
+	if err := withdrawal.Verify(e.dev.SignKey); err != nil {
+		t.Fatal(err)
+	}
+	res := e.ingest(r1, withdrawal)
+	if res.Accepted != 1 || len(res.Rejected) != 1 || !strings.Contains(res.Rejected[0].Reason, `unknown key "Ref"`) {
+		t.Fatalf("%+v", res)
+	}
+	r, err := e.st.Receipt(context.Background(), "tok-a@x.it")
+	if err != nil || !r.Purposes[0].Granted || r.Purposes[0].WithdrawnAt != nil {
+		t.Fatalf("receipt %+v %v", r, err)
+	}
+}
+
+// A signed envelope followed by a stray "}" is quarantined; SQLite calls it
+// malformed JSON, so storing it failed the whole batch, again on every retry.
+func TestIngestRefusesTrailingCloser(t *testing.T) {
+	e := mustOpen(t)
+	r1 := e.rec("e1", 1, "", "a@x.it")
+	b := append(append([]byte(nil), e.rec("e1", 2, r1.HashHex(), "b@x.it").Envelope...), '}')
+	bad := record.Signed{Envelope: b, Sig: ed25519.Sign(e.priv, append([]byte("attesta/record/v1\n"), b...))}
+	if err := bad.Verify(e.dev.SignKey); err != nil {
+		t.Fatal(err)
+	}
+	in := []hub.Incoming{e.v.Verify(r1), e.v.Verify(bad)}
+	res, err := e.st.Ingest(context.Background(), e.dev.ID, in)
+	if err != nil || res.Accepted != 1 || len(res.Rejected) != 1 || res.Rejected[0].Reason != "malformed envelope: trailing data" {
+		t.Fatalf("%+v %v", res, err)
+	}
+}
+
 func TestEnrollmentRefusals(t *testing.T) {
 	ctx := context.Background()
 	e := mustOpen(t)

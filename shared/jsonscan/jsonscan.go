@@ -9,6 +9,9 @@
 // the caller decodes the same bytes with encoding/json, which then accepts or
 // refuses them with its own message. Failure is sticky, and a failed Scanner
 // never moves forward, so loops over its objects and arrays end.
+//
+// CheckKeys holds bytes encoding/json has decoded to the exact keys of
+// their type, for the strict path of such decoders.
 package jsonscan
 
 import (

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"crypto/ed25519"
 	"crypto/rand"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"image"
@@ -475,6 +476,33 @@ func TestZipContainer(t *testing.T) {
 			}
 		}
 	}
+	// n tiny central directory entries and an end record declaring
+	// declared of them (after a zip64 locator if zip64): how a zip aimed at
+	// the reader's memory looks. Refused before archive/zip reads them.
+	directory := func(n int, declared uint16, zip64 bool) []byte {
+		var b bytes.Buffer
+		le := binary.LittleEndian
+		for range n {
+			var c [46]byte
+			le.PutUint32(c[0:], 0x02014b50)
+			le.PutUint16(c[28:], 1)
+			b.Write(c[:])
+			b.WriteByte('a')
+		}
+		size := b.Len()
+		if zip64 {
+			var l [20]byte
+			le.PutUint32(l[0:], 0x07064b50)
+			le.PutUint32(l[16:], 1)
+			b.Write(l[:])
+		}
+		var e [22]byte
+		le.PutUint32(e[0:], 0x06054b50)
+		le.PutUint16(e[8:], declared)
+		le.PutUint16(e[10:], declared)
+		le.PutUint32(e[12:], uint32(size))
+		return append(b.Bytes(), e[:]...)
+	}
 	huge := append([]byte(nil), f.zip...)
 	// Declare 100 MiB for the first entry in the central directory.
 	cd := bytes.Index(huge, []byte{0x50, 0x4b, 0x01, 0x02})
@@ -497,6 +525,9 @@ func TestZipContainer(t *testing.T) {
 			fw.Write([]byte("x"))
 		}), "is not a plain relative path"},
 		{"appended data", append(append([]byte(nil), f.zip...), "trailer"...), ""},
+		{"too many entries declared", directory(10, 0xffff, false), "end record declares 65535 entries, over the limit of 20000"},
+		{"more entries than declared", directory(1<<16+3, 3, false), "central directory holds more than the limit of 20000 entries"},
+		{"zip64", directory(3, 0xffff, true), "zip64"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -126,6 +126,9 @@ func readZip(b []byte) (files []file, issues []string, err error) {
 	if len(b) > MaxBundleBytes {
 		return nil, nil, fmt.Errorf("the file is %d bytes, over the limit of %d", len(b), MaxBundleBytes)
 	}
+	if err := checkDirectory(b); err != nil {
+		return nil, nil, err
+	}
 	r, err := zip.NewReader(bytes.NewReader(b), int64(len(b)))
 	if err != nil && !errors.Is(err, zip.ErrInsecurePath) { // odd names are reported below
 		return nil, nil, fmt.Errorf("not a readable zip file (%v)", err)
@@ -176,6 +179,62 @@ func readZip(b []byte) (files []file, issues []string, err error) {
 		files = append(files, file{Name: f.Name, Data: data})
 	}
 	return files, issues, nil
+}
+
+// zip.NewReader parses every central directory entry into memory before
+// they can be counted, and reads on past the count the end record declares
+// (it compares only the count modulo 65536) for as long as entries follow:
+// a zip of millions of tiny entries costs gigabytes. checkDirectory counts
+// them first, where archive/zip will read them, without allocating.
+func checkDirectory(b []byte) error {
+	le := binary.LittleEndian
+	end := endRecord(b)
+	if end < 0 {
+		return errors.New("not a readable zip file (no end of central directory record)")
+	}
+	records := le.Uint16(b[end+10:])
+	size, offset := int64(le.Uint32(b[end+12:])), int64(le.Uint32(b[end+16:]))
+	// archive/zip reads a zip64 end record, with 64-bit counts and offsets,
+	// when one of these is saturated and a zip64 locator precedes the end.
+	if (records == 0xffff || size == 0xffff || offset == 0xffffffff) && end >= 20 && le.Uint32(b[end-20:]) == 0x07064b50 {
+		return errors.New("a zip64 archive: bundles never need zip64")
+	}
+	if records > MaxFiles {
+		return fmt.Errorf("the zip's end record declares %d entries, over the limit of %d", records, MaxFiles)
+	}
+	// archive/zip starts at the declared offset, or where the declared size
+	// puts the directory when the two disagree.
+	for _, at := range []int64{offset, int64(end) - size} {
+		n := 0
+		for at >= 0 && at+46 <= int64(len(b)) && le.Uint32(b[at:]) == 0x02014b50 {
+			at += 46 + int64(le.Uint16(b[at+28:])) + int64(le.Uint16(b[at+30:])) + int64(le.Uint16(b[at+32:]))
+			if at > int64(len(b)) {
+				break // cut short: archive/zip stops before it
+			}
+			if n++; n > MaxFiles {
+				return fmt.Errorf("the zip's central directory holds more than the limit of %d entries", MaxFiles)
+			}
+		}
+	}
+	return nil
+}
+
+// endRecord is where archive/zip finds the end of central directory record:
+// the last signature in the final 65 KiB whose comment fits, or -1.
+func endRecord(b []byte) int {
+	if len(b) < 22 {
+		return -1
+	}
+	from := max(0, len(b)-65*1024)
+	i := bytes.LastIndex(b[from:len(b)-18], []byte("PK\x05\x06"))
+	if i < 0 {
+		return -1
+	}
+	i += from
+	if i+22+int(binary.LittleEndian.Uint16(b[i+20:])) > len(b) {
+		return -1
+	}
+	return i
 }
 
 // layoutDiff compares a bundle with the canonical encoding of the files read

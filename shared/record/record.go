@@ -18,9 +18,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"time"
 
 	"github.com/attesta/attesta/shared/hlc"
+	"github.com/attesta/attesta/shared/jsonscan"
 )
 
 // Schema is the envelope schema version this package writes and reads.
@@ -241,8 +243,8 @@ func (s Signed) Hash() [32]byte { return sha256.Sum256(s.Envelope) }
 // HashHex is Hash in lowercase hex.
 func (s Signed) HashHex() string { h := s.Hash(); return hex.EncodeToString(h[:]) }
 
-// Decode parses and validates the envelope strictly: unknown fields, trailing
-// data and a malformed shape are all refused.
+// Decode parses and validates the envelope strictly: unknown, repeated or
+// case-folded keys, trailing data and a malformed shape are all refused.
 func (s Signed) Decode() (*Envelope, error) {
 	e, ok := fastEnvelope(s.Envelope)
 	if !ok {
@@ -257,8 +259,18 @@ func (s Signed) Decode() (*Envelope, error) {
 	return e, nil
 }
 
+// The keys envelopes and payloads may hold, exactly: encoding/json would
+// also take "Ref" for "ref", and the last of a repeated key, where SQLite's
+// json_extract (which the hub's queries use on stored envelopes), jq and a
+// person take the first exact match.
+var (
+	envelopeKeys = jsonscan.KeysOf[Envelope]()
+	payloadKeys  = jsonscan.KeysOf[Payload]()
+)
+
 // strictEnvelope is encoding/json's reading of an envelope, the reference
-// fastEnvelope agrees with.
+// fastEnvelope agrees with, refusing what encoding/json would read
+// differently from other readers.
 func strictEnvelope(b []byte) (*Envelope, error) {
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
@@ -266,8 +278,13 @@ func strictEnvelope(b []byte) (*Envelope, error) {
 	if err := dec.Decode(&e); err != nil {
 		return nil, fmt.Errorf("malformed envelope: %w", err)
 	}
-	if dec.More() {
+	// More would stop at a stray "}" or "]", which SQLite's JSON functions
+	// call malformed.
+	if _, err := dec.Token(); err != io.EOF {
 		return nil, errors.New("malformed envelope: trailing data")
+	}
+	if err := jsonscan.CheckKeys(b, envelopeKeys); err != nil {
+		return nil, fmt.Errorf("malformed envelope: %w", err)
 	}
 	return &e, nil
 }
@@ -319,12 +336,16 @@ func DecodePayload(b []byte) (*Payload, error) {
 }
 
 // strictPayload is encoding/json's reading of a payload, the reference
-// fastPayload agrees with.
+// fastPayload agrees with, refusing what encoding/json would read
+// differently from other readers.
 func strictPayload(b []byte) (*Payload, error) {
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	var p Payload
 	if err := dec.Decode(&p); err != nil {
+		return nil, fmt.Errorf("malformed payload: %w", err)
+	}
+	if err := jsonscan.CheckKeys(b, payloadKeys); err != nil {
 		return nil, fmt.Errorf("malformed payload: %w", err)
 	}
 	return &p, nil

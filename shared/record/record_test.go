@@ -91,6 +91,68 @@ func TestValidate(t *testing.T) {
 	}
 }
 
+// Keys that encoding/json would match without regard to case, or keep the
+// last of, are refused: SQLite's json_extract, jq and a person take the
+// first exact match, and would read a different record from the same
+// signed bytes.
+func TestDecodeRefusesAmbiguousKeys(t *testing.T) {
+	_, priv, _ := ed25519.GenerateKey(rand.Reader)
+	withdrawal := envelope()
+	withdrawal.Kind, withdrawal.Ref = record.Withdrawn, "01939a52-7b7c-7cc1-8f5e-1b2c3d4e5f61"
+	withdrawal.Purposes = []record.Choice{{Purpose: "newsletter"}}
+	w, _ := withdrawal.Marshal()
+	refused := envelope()
+	refused.Kind, refused.Purposes = record.Refused, []record.Choice{{Purpose: "newsletter"}}
+	r, _ := refused.Marshal()
+	grant := `[{"purpose":"newsletter","granted":true}]`
+	cases := []struct{ name, env, want string }{
+		{"refusal then case-folded grant", strings.Replace(string(r), `"sealed"`, `"Purposes":`+grant+`,"sealed"`, 1), `unknown key "Purposes"`},
+		{"repeated purposes", strings.Replace(string(r), `"sealed"`, `"purposes":`+grant+`,"sealed"`, 1), `repeated key "purposes"`},
+		{"case-folded ref", strings.Replace(string(w), `"ref"`, `"Ref"`, 1), `unknown key "Ref"`},
+		{"repeated ref", strings.Replace(string(w), `"ref"`, `"ref":"x","ref"`, 1), `repeated key "ref"`},
+		{"escaped repeat", strings.Replace(string(w), `"ref"`, `"ref":"x","r\u0065f"`, 1), `repeated key "ref"`},
+		{"Kelvin sign", strings.Replace(string(w), `"kind"`, `"\u212aind"`, 1), `unknown key "\u212aind"`},
+		{"nested case-folded", strings.Replace(string(r), `"granted"`, `"Granted"`, 1), `unknown key "Granted"`},
+		{"nested repeat", strings.Replace(string(r), `"granted":false`, `"granted":false,"granted":true`, 1), `repeated key "granted"`},
+		{"repeated notice", strings.Replace(string(r), `"notice"`, `"notice":{},"notice"`, 1), `repeated key "notice"`},
+	}
+	for _, c := range cases {
+		s := record.Signed{Envelope: []byte(c.env), Sig: ed25519.Sign(priv, []byte(c.env))}
+		if _, err := s.Decode(); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: Decode says %v, want %q: %s", c.name, err, c.want, c.env)
+		}
+	}
+	// An escaped key that reads as a known one reads the same everywhere.
+	if _, err := (record.Signed{Envelope: []byte(strings.Replace(string(w), `"ref"`, `"r\u0065f"`, 1))}).Decode(); err != nil {
+		t.Errorf("escaped ref: %v", err)
+	}
+	for in, want := range map[string]string{
+		`{"subject":{"email":"a@b.it","Email":"c@d.it"},"salt":""}`:         `unknown key "Email"`,
+		`{"subject":{"email":"a@b.it"},"subject":{"email":"c@d.it"}}`:       `repeated key "subject"`,
+		`{"signature":{"png":"","points":[[{"x":1,"x":2}]]},"salt":""}`:     `repeated key "x"`,
+		`{"signature":{"png":"","points":[[{"x":1,"T":2}]]},"receipt":"t"}`: `unknown key "T"`,
+	} {
+		if _, err := record.DecodePayload([]byte(in)); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: DecodePayload says %v, want %q", in, err, want)
+		}
+	}
+}
+
+// encoding/json's More stops at a stray "}" or "]" after the envelope, but
+// SQLite's JSON functions call such bytes malformed, and the hub could not
+// store them.
+func TestDecodeRefusesTrailingCloser(t *testing.T) {
+	_, priv, _ := ed25519.GenerateKey(rand.Reader)
+	s, _ := record.Sign(envelope(), priv)
+	for _, tail := range []string{"}", "]", " }", "\n]\n", " "} {
+		b := append(append([]byte(nil), s.Envelope...), tail...)
+		_, err := record.Signed{Envelope: b}.Decode()
+		if want := strings.TrimSpace(tail) != ""; want && (err == nil || err.Error() != "malformed envelope: trailing data") || !want && err != nil {
+			t.Errorf("%q after the envelope: %v", tail, err)
+		}
+	}
+}
+
 func TestCountersign(t *testing.T) {
 	pub, priv, _ := ed25519.GenerateKey(rand.Reader)
 	sig := record.Countersign(priv, "abc", "2026-11-22T10:00:00Z")

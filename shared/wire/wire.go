@@ -19,9 +19,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 
 	"github.com/attesta/attesta/shared/catalog"
 	"github.com/attesta/attesta/shared/hlc"
+	"github.com/attesta/attesta/shared/jsonscan"
 	"github.com/attesta/attesta/shared/record"
 )
 
@@ -186,8 +188,13 @@ func check(f *Frame) error {
 	return nil
 }
 
+// frameKeys are the keys frames may hold, exactly: encoding/json would also
+// take "Push" for "push", and the last of a repeated key.
+var frameKeys = jsonscan.KeysOf[Frame]()
+
 // decodeStrict is encoding/json's reading of a frame, the reference
-// decodePushFast agrees with.
+// decodePushFast agrees with, refusing what encoding/json would read
+// differently from other readers.
 func decodeStrict(b []byte) (*Frame, error) {
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
@@ -195,8 +202,12 @@ func decodeStrict(b []byte) (*Frame, error) {
 	if err := dec.Decode(&f); err != nil {
 		return nil, fmt.Errorf("malformed frame: %w", err)
 	}
-	if dec.More() {
+	// More would stop at a stray "}" or "]".
+	if _, err := dec.Token(); err != io.EOF {
 		return nil, errors.New("malformed frame: trailing data")
+	}
+	if err := jsonscan.CheckKeys(b, frameKeys); err != nil {
+		return nil, fmt.Errorf("malformed frame: %w", err)
 	}
 	return &f, nil
 }

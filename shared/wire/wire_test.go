@@ -30,6 +30,12 @@ var bad = []string{
 	`{"v":1,"type":"ack","ack":{},"hello":{}}`,
 	`{"v":1,"type":"ack","ack":{},"surprise":1}`,
 	`{"v":1,"type":"ack","ack":{}} {}`,
+	`{"v":1,"type":"ack","ack":{}}}`,
+	`{"v":1,"type":"push","push":{"batch":1,"records":[]}}]`,
+	`{"v":1,"type":"ack","Ack":{}}`,
+	`{"v":1,"type":"ack","ack":{"batch":1,"batch":2}}`,
+	`{"v":1,"type":"push","push":{"batch":1,"records":[{"env":{},"sig":"AA==","env":{}}]}}`,
+	`{"v":1,"type":"push","push":{"batch":1,"records":[{"env":{},"Sig":"AA=="}]}}`,
 }
 
 func TestDecodeRefuses(t *testing.T) {
