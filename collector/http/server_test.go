@@ -3,8 +3,6 @@ package http_test
 import (
 	"bytes"
 	"context"
-	"crypto/ed25519"
-	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
 	"image"
@@ -12,24 +10,20 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/attesta/attesta/collector"
 	chttp "github.com/attesta/attesta/collector/http"
+	"github.com/attesta/attesta/collector/kiosktest"
 	"github.com/attesta/attesta/collector/sqlite"
-	"github.com/attesta/attesta/fixtures"
-	"github.com/attesta/attesta/shared/hlc"
-	"github.com/attesta/attesta/shared/seal"
 )
 
 type offline struct{}
 
 func (offline) State() (bool, time.Time, string) { return false, time.Time{}, "" }
-func (offline) SyncNow()                          {}
+func (offline) SyncNow()                         {}
 
 // kiosk is a collector's HTTP server on loopback over a real outbox,
 // enrolled with operator PIN 1234, on a clock the test moves.
@@ -43,24 +37,9 @@ type kiosk struct {
 func (k *kiosk) advance(d time.Duration) { k.mu.Lock(); k.now = k.now.Add(d); k.mu.Unlock() }
 
 func newKiosk(t *testing.T) *kiosk {
-	ctx := context.Background()
-	o, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "collector.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { o.Close() })
-	hubPub, _, _ := seal.GenerateKey()
-	_, sk, _ := ed25519.GenerateKey(rand.Reader)
-	signPub, _, _ := ed25519.GenerateKey(rand.Reader)
-	id := &collector.Identity{CollectorID: "c1", Name: "Booth", Touchpoint: "fair-milano-b12", SignKey: sk, Token: "atd_x",
-		HubURL: "http://hub.example", HubSealKey: *hubPub, HubSignKey: signPub, PINHash: chttp.HashPIN("1234"), EnrolledAt: time.Now()}
-	cat, _ := fixtures.Catalog()
-	cat.Seq = 1
-	if err := o.SaveIdentity(ctx, id, cat); err != nil {
-		t.Fatal(err)
-	}
-	k := &kiosk{outbox: o, now: time.Now()}
-	s := chttp.NewServer(o, &collector.Recorder{Identity: id, Clock: hlc.NewClock(), Now: time.Now}, offline{})
+	e := kiosktest.Enroll(t, "http://hub.example", chttp.HashPIN("1234"))
+	k := &kiosk{outbox: e.Outbox, now: time.Now()}
+	s := chttp.NewServer(e.Outbox, e.Recorder, offline{})
 	s.Addr, s.Logger = "127.0.0.1:0", slog.New(slog.NewTextHandler(io.Discard, nil))
 	s.Now = func() time.Time { k.mu.Lock(); defer k.mu.Unlock(); return k.now }
 	if err := s.Open(); err != nil {

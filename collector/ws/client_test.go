@@ -1,29 +1,19 @@
 package ws
 
 import (
-	"bytes"
 	"context"
-	"crypto/ed25519"
-	"crypto/rand"
-	"encoding/base64"
-	"image"
-	"image/png"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/gorilla/websocket"
 
-	"github.com/attesta/attesta/collector"
+	"github.com/attesta/attesta/collector/kiosktest"
 	"github.com/attesta/attesta/collector/sqlite"
-	"github.com/attesta/attesta/fixtures"
 	"github.com/attesta/attesta/shared/hlc"
-	"github.com/attesta/attesta/shared/record"
-	"github.com/attesta/attesta/shared/seal"
 	"github.com/attesta/attesta/shared/wire"
 )
 
@@ -92,41 +82,13 @@ func closingHub(t *testing.T) *httptest.Server {
 func TestAcksBeforeTheHubsCloseAreKept(t *testing.T) {
 	ctx := context.Background()
 	hub := closingHub(t)
-	o, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "collector.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer o.Close()
-	hubPub, _, _ := seal.GenerateKey()
-	_, sk, _ := ed25519.GenerateKey(rand.Reader)
-	signPub, _, _ := ed25519.GenerateKey(rand.Reader)
-	id := &collector.Identity{CollectorID: "c1", Name: "Booth", Touchpoint: "fair-milano-b12", SignKey: sk, Token: "atd_x",
-		HubURL: hub.URL, HubSealKey: *hubPub, HubSignKey: signPub, EnrolledAt: time.Now()}
-	cat, _ := fixtures.Catalog()
-	cat.Seq = 1
-	if err := o.SaveIdentity(ctx, id, cat); err != nil {
-		t.Fatal(err)
-	}
-	var sig bytes.Buffer
-	png.Encode(&sig, image.NewGray(image.Rect(0, 0, 3, 3)))
-	capture := &collector.Capture{Subject: record.Subject{GivenName: "Giulietta", FamilyName: "Capuleti", Email: "g@example.it"},
-		Purposes: map[string]bool{"newsletter": true}, Notice: collector.CaptureNotice{ID: "privacy-it", Version: 1}, Language: "it",
-		Signature: &collector.CaptureInk{PNG: base64.StdEncoding.EncodeToString(sig.Bytes()), Points: [][]record.Point{{{X: 1, Y: 2}}}}}
-	rec := &collector.Recorder{Identity: id, Clock: hlc.NewClock(), Now: time.Now}
+	k := kiosktest.Enroll(t, hub.URL, "")
 	for range 4 { // two records each: more than the hub takes, so the collector keeps filling its window
-		sealed, err := rec.Seal(capture, hub.URL)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := o.Append(ctx, func(h collector.Head) ([]record.Signed, error) {
-			recs, _, err := rec.Records(h, capture, sealed, cat, "", hub.URL)
-			return recs, err
-		}); err != nil {
-			t.Fatal(err)
-		}
+		k.Capture(t, "giulietta@verona.it")
 	}
+	o := k.Outbox
 
-	c := NewClient(slowAck{o}, id, rec.Clock)
+	c := NewClient(slowAck{o}, k.Identity, k.Recorder.Clock)
 	c.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	c.PingInterval = 10 * time.Millisecond // a write soon after the close frame, if no push comes first
 	if _, err := c.session(ctx); err == nil {
