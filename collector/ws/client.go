@@ -482,13 +482,16 @@ func (c *Client) pump(ctx context.Context, w *wire.Welcome, in <-chan *wire.Fram
 		return nil
 	}
 
-	ack := func(ctx context.Context, a *wire.Ack) error {
+	// ack records an ack received. Not cancelled with the session: a write
+	// failing after the hub's close frame must not abort recording an ack
+	// that came before it.
+	ack := func(a *wire.Ack) error {
 		if len(queue) == 0 || queue[0].batch != a.Batch {
 			return fmt.Errorf("ack for batch %d was not expected", a.Batch)
 		}
 		q := queue[0]
 		queue = queue[1:]
-		if err := c.Outbox.Ack(ctx, q.epoch, q.through, a.Rejected); err != nil {
+		if err := c.Outbox.Ack(context.WithoutCancel(ctx), q.epoch, q.through, a.Rejected); err != nil {
 			return err
 		}
 		for _, r := range a.Rejected {
@@ -508,7 +511,7 @@ func (c *Client) pump(ctx context.Context, w *wire.Welcome, in <-chan *wire.Fram
 	ended := func() error {
 		for f := range in {
 			if f.Type == wire.TAck {
-				if err := ack(context.WithoutCancel(ctx), f.Ack); err != nil {
+				if err := ack(f.Ack); err != nil {
 					return nil
 				}
 			}
@@ -534,10 +537,7 @@ func (c *Client) pump(ctx context.Context, w *wire.Welcome, in <-chan *wire.Fram
 			}
 			switch f.Type {
 			case wire.TAck:
-				// Not cancelled with the session: a write failing after the
-				// hub's close frame must not abort recording an ack that came
-				// before it.
-				if err := ack(context.WithoutCancel(ctx), f.Ack); err != nil {
+				if err := ack(f.Ack); err != nil {
 					return err
 				}
 			case wire.TConfig:
